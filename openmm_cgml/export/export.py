@@ -1,0 +1,275 @@
+"""Build TorchScript step modules (and CG energy modules) from a trained model + mapping."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from openmm_cgml.export.step import StepModule
+from openmm_cgml.utils import atomic_path
+
+
+@dataclass
+class InferenceSettings:
+    """What the exported step needs besides the networks (filled from the model's config).
+
+    ``timestep_ps``: model time step dt (ps); ``history_length``: k;
+    ``sigmas``: refinement noise ladder, decreasing (nm); ``steps_per_level``: Langevin steps
+    per level; ``step_size``: Langevin step at the smallest level (nm^2);
+    ``score_is_scaled``: the score net returns ``sigma * grad log p``.
+    """
+
+    timestep_ps: float
+    history_length: int
+    sigmas: list[float]
+    steps_per_level: int
+    step_size: float
+    noise_scale: float = 1.0
+    score_is_scaled: bool = False
+
+    @property
+    def noise_draws(self) -> int:
+        return 1 + len(self.sigmas) * (self.steps_per_level if self.sigmas else 0)
+
+
+def _config_dict(model: torch.nn.Module) -> dict[str, Any]:
+    config = getattr(model, "config", None)
+    if config is None:
+        return {}
+    if hasattr(config, "to_dict"):
+        return dict(config.to_dict())
+    if isinstance(config, dict):
+        return dict(config)
+    return dict(vars(config))
+
+
+def geometric_ladder(sigma_max: float, sigma_min: float, levels: int) -> list[float]:
+    """``levels`` noise levels from ``sigma_max`` down to ``sigma_min`` (nm), log-spaced."""
+    if levels <= 0:
+        return []
+    if levels == 1:
+        return [float(sigma_min)]
+    if not sigma_max >= sigma_min > 0:
+        raise ValueError(f"need sigma_max >= sigma_min > 0, got {sigma_max}, {sigma_min}")
+    return [float(s) for s in np.geomspace(sigma_max, sigma_min, levels)]
+
+
+def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSettings:
+    """Collect the inference settings from ``model.config`` (and ``model.statistics``).
+
+    Keyword overrides (``timestep_ps``, ``history_length``, ``sigmas``, ``steps_per_level``,
+    ``step_size``, ``noise_scale``, ``score_is_scaled``) win over the config; ``None``
+    means "use the config".
+    """
+    cfg = _config_dict(model)
+    stats = getattr(model, "statistics", None) or {}
+
+    def pick(name: str, *keys: str, default: Any = None) -> Any:
+        if overrides.get(name) is not None:
+            return overrides[name]
+        for key in keys:
+            if key in cfg and cfg[key] is not None:
+                return cfg[key]
+            if isinstance(stats, dict) and key in stats and stats[key] is not None:
+                return stats[key]
+        return default
+
+    timestep = pick("timestep_ps", "timestep_ps", "dt_ps", "dt", "stride_ps")
+    if timestep is None:
+        raise ValueError("the model does not record its time step (config/statistics 'dt'); "
+                         "pass timestep_ps=... (ps) to export_step_module")
+    k = pick("history_length", "history_length")
+    if k is None:
+        raise ValueError("the model config has no 'history_length'; pass history_length=...")
+    sigmas = overrides.get("sigmas")
+    if sigmas is None:
+        if "refine_levels" in cfg:  # openmm_cgml.models.ModelConfig
+            ladder = geometric_ladder(float(cfg["sigma_max"]), float(cfg["sigma_min"]),
+                                      int(cfg["noise_levels"]))
+            levels = int(cfg["refine_levels"])
+            sigmas = ladder[len(ladder) - levels:] if levels > 0 else []
+        else:
+            sigmas = []
+    steps = pick("steps_per_level", "refine_steps", "steps_per_level", default=1)
+    step_size = pick("step_size", "refine_step_size", "step_size", default=1e-5)
+    noise_scale = pick("noise_scale", "refine_noise", "noise_scale", default=1.0)
+    scaled = pick("score_is_scaled", "score_is_scaled", default=False)
+    return InferenceSettings(float(timestep), int(k), [float(s) for s in sigmas], int(steps),
+                             float(step_size), float(noise_scale), bool(scaled))
+
+
+@contextlib.contextmanager
+def quiet_jit():
+    """Silence torch's "torch.jit is deprecated" warnings: TorchScript is what the C++ plugin
+    (libtorch, no Python) can load, so it is the right format here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.jit.*")
+        warnings.filterwarnings("ignore", message=r".*torch\.jit.*deprecated.*")
+        yield
+
+
+def _as_mappings(mapping: Any) -> list[Any]:
+    if isinstance(mapping, (list, tuple)):
+        if not mapping:
+            raise ValueError("need at least one BeadMapping")
+        return list(mapping)
+    return [mapping]
+
+
+def fine_graph_tensors(mappings: Sequence[Any], device: torch.device | str = "cpu"
+                       ) -> dict[str, torch.Tensor]:
+    """Concatenate the fine (atom) graphs and CG graphs of ``mappings`` into one batch.
+
+    Returns tensors: ``atom_element, atom_residue, atom_role [A]`` int64, ``atom_mass [A]``
+    (amu), ``atom_bonds [2, B]``, ``bond_types [B]``, ``atom_to_bead [A]`` (global bead
+    index), ``bead_masses [N]`` amu, ``cg_bonds [2, E]``, ``batch [N]``, ``num_beads``.
+    """
+    keys = ("atom_element", "atom_residue", "atom_role", "atom_mass", "atom_bonds",
+            "bond_types", "atom_to_bead", "bead_masses", "cg_bonds", "batch")
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    atom_offset = 0
+    bead_offset = 0
+    for index, m in enumerate(mappings):
+        missing = [a for a in ("atom_to_bead", "num_beads", "bead_masses", "cg_bonds",
+                               "atom_features", "atom_bonds", "bond_types") if not hasattr(m, a)]
+        if missing:
+            raise ValueError(f"mapping #{index} is not a BeadMapping (missing {missing}); "
+                             "build one with openmm_cgml.coarse_grain(...)")
+        feats = m.atom_features
+        n_atoms = len(m.atom_to_bead)
+        parts["atom_element"].append(np.asarray(feats["element"], dtype=np.int64))
+        parts["atom_residue"].append(np.asarray(feats["residue"], dtype=np.int64))
+        parts["atom_role"].append(np.asarray(feats["role"], dtype=np.int64))
+        parts["atom_mass"].append(np.asarray(feats["mass"], dtype=np.float64))
+        bonds = np.asarray(m.atom_bonds, dtype=np.int64).reshape(-1, 2)
+        parts["atom_bonds"].append(bonds.T + atom_offset)
+        parts["bond_types"].append(np.asarray(m.bond_types, dtype=np.int64).reshape(-1))
+        parts["atom_to_bead"].append(np.asarray(m.atom_to_bead, dtype=np.int64) + bead_offset)
+        parts["bead_masses"].append(np.asarray(m.bead_masses, dtype=np.float64))
+        cg = np.asarray(m.cg_bonds, dtype=np.int64).reshape(-1, 2)
+        parts["cg_bonds"].append(cg.T + bead_offset)
+        parts["batch"].append(np.full(int(m.num_beads), index, dtype=np.int64))
+        atom_offset += n_atoms
+        bead_offset += int(m.num_beads)
+    out: dict[str, torch.Tensor] = {}
+    for key, arrays in parts.items():
+        axis = 1 if key in ("atom_bonds", "cg_bonds") else 0
+        out[key] = torch.as_tensor(np.concatenate(arrays, axis=axis)).to(device)
+    out["num_beads"] = torch.tensor(bead_offset)
+    return out
+
+
+@torch.no_grad()
+def bead_embeddings(model: torch.nn.Module, mapping: Any,
+                    device: torch.device | str = "cpu") -> torch.Tensor:
+    """Per-bead embeddings ``[N, H]`` from the model's Embedding GNN on the fine graph(s)."""
+    g = fine_graph_tensors(_as_mappings(mapping), device)
+    dtype = next(model.parameters()).dtype
+    return model.embed(g["atom_element"], g["atom_residue"], g["atom_role"],
+                       g["atom_mass"].to(dtype), g["atom_bonds"], g["bond_types"],
+                       g["atom_to_bead"], int(g["num_beads"]))
+
+
+def build_step_module(model: torch.nn.Module, mapping: Any, *,
+                      device: torch.device | str = "cpu", **overrides: Any) -> StepModule:
+    """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list)."""
+    mappings = _as_mappings(mapping)
+    settings = inference_settings(model, **overrides)
+    net = copy.deepcopy(model).to(device).eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    g = fine_graph_tensors(mappings, device)
+    emb = bead_embeddings(net, mappings, device)
+    return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
+                      settings.history_length, settings.timestep_ps, settings.sigmas,
+                      settings.steps_per_level, settings.step_size, settings.noise_scale,
+                      settings.score_is_scaled)
+
+
+def export_step_module(model: torch.nn.Module, mapping: Any, *,
+                       path: str | os.PathLike | None = None,
+                       device: torch.device | str = "cpu",
+                       timestep_ps: float | None = None,
+                       history_length: int | None = None,
+                       sigmas: Sequence[float] | None = None,
+                       steps_per_level: int | None = None,
+                       step_size: float | None = None,
+                       noise_scale: float | None = None,
+                       score_is_scaled: bool | None = None) -> torch.jit.ScriptModule:
+    """TorchScript step module for one molecule (or a list of molecules, batched).
+
+    Args:
+        model: a trained ``openmm_cgml.models.CGModel`` (or any module with TorchScript-
+            compatible ``embed``/``dynamics``/``score``, docs/CONTRACTS.md §5).
+        mapping: a ``BeadMapping`` (or a list of them: the beads are concatenated in
+            order and the molecules do not interact).
+        path: if given, also save the module there (``torch.jit.save``, written atomically).
+        device: where the buffers and weights live ("cpu" or "cuda").
+        timestep_ps, history_length, sigmas (nm, decreasing), steps_per_level, step_size (nm^2),
+            noise_scale, score_is_scaled: override the values stored in the model's config
+            (default ladder: the ``refine_levels`` smallest sigmas of the training ladder).
+
+    Returns:
+        ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
+        external_force[N,3], box[3,3]) -> [N,3]`` and attributes ``history_length``,
+        ``noise_draws``, ``timestep_ps``, ``num_particles``.
+    """
+    step = build_step_module(model, mapping, device=device, timestep_ps=timestep_ps,
+                             history_length=history_length, sigmas=sigmas,
+                             steps_per_level=steps_per_level, step_size=step_size,
+                             noise_scale=noise_scale, score_is_scaled=score_is_scaled)
+    try:
+        with quiet_jit():
+            scripted = torch.jit.script(step)
+    except Exception as exc:  # torch.jit.frontend errors have long, unhelpful traces
+        raise ValueError(
+            f"could not compile {type(model).__name__} to TorchScript: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+            "Its embed/dynamics/score methods must be TorchScript-compatible "
+            "(docs/CONTRACTS.md §5).") from exc
+    if path is not None:
+        save_module(scripted, path)
+    return scripted
+
+
+def save_module(module: torch.jit.ScriptModule, path: str | os.PathLike) -> Path:
+    """Save a scripted module atomically (``torch.jit.save``); return the path."""
+    with atomic_path(path) as tmp, quiet_jit():
+        torch.jit.save(module, str(tmp))
+    return Path(path)
+
+
+def load_step_module(path: str | os.PathLike, map_location: str = "cpu"
+                     ) -> torch.jit.ScriptModule:
+    """Load an exported step module and check the contract attributes; clear errors."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"step module {p} does not exist (make one with `cgml export`)")
+    try:
+        with quiet_jit():
+            module = torch.jit.load(str(p), map_location=map_location)
+    except Exception as exc:
+        raise ValueError(f"{p} is not a TorchScript file ({exc.__class__.__name__}); "
+                         "re-export it with `cgml export`") from exc
+    check_step_module(module, name=str(p))
+    return module
+
+
+def check_step_module(module: torch.nn.Module, name: str = "step module") -> None:
+    """Raise ValueError unless ``module`` carries the step-module contract attributes."""
+    for attr, kind in (("history_length", int), ("noise_draws", int),
+                       ("timestep_ps", float), ("num_particles", int)):
+        if not hasattr(module, attr):
+            raise ValueError(f"{name} lacks the attribute {attr!r} of the step-module contract")
+        value = getattr(module, attr)
+        if not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise ValueError(f"{name}: attribute {attr!r} must be {kind.__name__}, got {value!r}")

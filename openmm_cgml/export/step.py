@@ -1,0 +1,166 @@
+"""The TorchScript step module: one learned CG time step for one molecule (or a batch).
+
+Contract (``../shared/DESIGN.md``, ``docs/CONTRACTS.md`` §1)::
+
+    forward(history: Tensor[k, N, 3],      # bead positions, nm, oldest first, last = current
+            noise: Tensor[M, N, 3],        # standard normal draws made by the integrator
+            external_force: Tensor[N, 3],  # kJ/mol/nm from the System's other forces
+            box: Tensor[3, 3]) -> Tensor[N, 3]   # next bead positions, nm; box zeros = no PBC
+    attributes: history_length (k), noise_draws (M), timestep_ps, num_particles
+
+What one step does (``dt`` = ``timestep_ps``):
+
+1. ``v = (x[-1] - x[-2]) / dt`` (finite difference of the history, minimum-imaged);
+2. ``mean, std, latent = dynamics(bead_embeddings, history, ...)`` (nm/ps^2);
+3. ``a = mean + std * noise[0] + external_force / bead_mass`` (kJ/mol/nm / amu = nm/ps^2);
+4. ``v' = v + a dt``, ``x' = x + v' dt``;
+5. annealed Langevin refinement with the score net over the noise ladder
+   ``sigma_1 > ... > sigma_L`` (nm), ``steps_per_level`` steps each, step size
+   ``alpha_l = step_size * (sigma_l / sigma_L)^2`` (nm^2)::
+
+       x <- x + alpha_l * grad_log_p(x; sigma_l) + c * sqrt(2 alpha_l) * noise[j]
+
+   (``c`` = ``noise_scale``, 1 for annealed Langevin)
+
+   using the remaining draws ``noise[1:]`` in order, so ``M = 1 + L * steps_per_level``.
+
+The module keeps the bead embeddings (computed once from the fine graph at export time),
+the CG bonds, the bead masses and the ladder as buffers; it is a pure function of its
+inputs. The neighbour search lives in the model's ``dynamics``/``score`` (plain torch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from openmm_cgml.export.geometry import finite_difference_velocity
+
+
+class StepModule(torch.nn.Module):
+    """Learned CG step specialised to fixed beads; see the module docstring for the maths.
+
+    Args:
+        model: an ``nn.Module`` with TorchScript-compatible ``dynamics`` and ``score`` methods
+            following docs/CONTRACTS.md §5.
+        bead_embeddings: ``[N, H]`` precomputed bead embeddings.
+        bead_masses: ``[N]`` amu.
+        cg_bonds: ``[2, E]`` int64 bead indices.
+        batch: ``[N]`` int64 molecule index per bead (zeros for one molecule).
+        history_length: k.
+        timestep_ps: the model time step dt (ps).
+        sigmas: noise ladder for the refinement, decreasing (nm); may be empty.
+        steps_per_level: Langevin steps per ladder level.
+        step_size: ``alpha`` at the smallest level (nm^2).
+        noise_scale: factor on the Langevin noise term (1 = annealed Langevin, 0 = plain
+            score ascent; the draws are consumed either way, so M is unchanged).
+        score_is_scaled: True when ``model.score`` returns ``sigma * grad log p``
+            (dimensionless) instead of ``grad log p`` (nm^-1).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        bead_embeddings: torch.Tensor,
+        bead_masses: torch.Tensor,
+        cg_bonds: torch.Tensor,
+        batch: torch.Tensor,
+        history_length: int,
+        timestep_ps: float,
+        sigmas: Sequence[float],
+        steps_per_level: int,
+        step_size: float,
+        noise_scale: float = 1.0,
+        score_is_scaled: bool = False,
+    ) -> None:
+        super().__init__()
+        n = int(bead_embeddings.shape[0])
+        if bead_masses.shape != (n,):
+            raise ValueError(f"bead_masses must have shape ({n},), got {tuple(bead_masses.shape)}")
+        if bool((bead_masses <= 0).any()):
+            raise ValueError("every bead mass must be positive (amu)")
+        if history_length < 1:
+            raise ValueError(f"history_length must be >= 1, got {history_length}")
+        if not timestep_ps > 0:
+            raise ValueError(f"timestep_ps must be > 0, got {timestep_ps}")
+        sig = [float(s) for s in sigmas]
+        if any(s <= 0 for s in sig) or any(a < b for a, b in zip(sig, sig[1:], strict=False)):
+            raise ValueError(f"the noise ladder must be positive and decreasing, got {sig}")
+        if sig and steps_per_level < 1:
+            raise ValueError("steps_per_level must be >= 1 when a noise ladder is given")
+        dtype = bead_embeddings.dtype
+        self.model = model
+        self.register_buffer("bead_embeddings", bead_embeddings.detach().clone())
+        self.register_buffer("inv_mass", (1.0 / bead_masses.to(dtype)).reshape(n, 1))
+        self.register_buffer("bead_masses", bead_masses.to(dtype).clone())
+        self.register_buffer("cg_bonds", cg_bonds.to(torch.long).reshape(2, -1).clone())
+        self.register_buffer("batch", batch.to(torch.long).clone())
+        alphas = [step_size * (s / sig[-1]) ** 2 for s in sig]
+        self.register_buffer("sigmas", torch.tensor(sig, dtype=dtype))
+        self.register_buffer("alphas", torch.tensor(alphas, dtype=dtype))
+        self.register_buffer("noise_scales", torch.tensor(
+            [noise_scale * math.sqrt(2 * a) for a in alphas], dtype=dtype))
+        # Contract attributes: plain module attributes (not Final constants) so that
+        # C++ can read them with module.attr("...").
+        self.history_length: int = int(history_length)
+        self.num_particles: int = n
+        self.timestep_ps: float = float(timestep_ps)
+        self.steps_per_level: int = int(steps_per_level) if sig else 0
+        self.noise_draws: int = 1 + len(sig) * self.steps_per_level
+        self.score_is_scaled: bool = bool(score_is_scaled)
+        self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
+        # read by the plugin: the dtype it feeds the module with
+        self.precision: str = "float64" if dtype == torch.float64 else "float32"
+
+    def forward(
+        self,
+        history: torch.Tensor,
+        noise: torch.Tensor,
+        external_force: torch.Tensor,
+        box: torch.Tensor,
+    ) -> torch.Tensor:
+        k = self.history_length
+        n = self.num_particles
+        if history.dim() != 3 or history.shape[0] != k or history.shape[1] != n \
+                or history.shape[2] != 3:
+            raise ValueError(
+                f"history must have shape [{k}, {n}, 3] (k frames, N beads, xyz in nm), "
+                f"got {list(history.shape)}")
+        if noise.dim() != 3 or noise.shape[0] < self.noise_draws or noise.shape[1] != n \
+                or noise.shape[2] != 3:
+            raise ValueError(
+                f"noise must have shape [{self.noise_draws}, {n}, 3], got {list(noise.shape)}")
+        if external_force.shape != history.shape[1:]:
+            raise ValueError(
+                f"external_force must have shape [{n}, 3], got {list(external_force.shape)}")
+        if box.shape != (3, 3):
+            raise ValueError(f"box must have shape [3, 3], got {list(box.shape)}")
+        out_dtype = history.dtype
+        dtype = self.bead_embeddings.dtype
+        hist = history.to(dtype)
+        eps = noise.to(dtype)
+        fext = external_force.to(dtype)
+        cell = box.to(dtype)
+        dt = self.timestep_ps
+
+        velocity = finite_difference_velocity(hist, cell, dt)
+        mean, std, latent = self.model.dynamics(
+            self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
+        accel = mean + std * eps[0] + fext * self.inv_mass
+        new_velocity = velocity + accel * dt
+        x = hist[-1] + new_velocity * dt
+
+        j = 1
+        for level in range(self.sigmas.shape[0]):
+            sigma = self.sigmas[level]
+            alpha = self.alphas[level]
+            scale = self.noise_scales[level]
+            for _ in range(self.steps_per_level):
+                s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch, cell)
+                if self.score_is_scaled:
+                    s = s / sigma
+                x = x + alpha * s + scale * eps[j]
+                j += 1
+        return x.to(out_dtype)
