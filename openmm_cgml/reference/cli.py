@@ -1,0 +1,239 @@
+"""``cgml generate``: reference MD -> CG training data.
+
+Examples::
+
+    cgml generate peptide --sequence GYDPETGTWG --time 50ns -o data/
+    cgml generate pdb protein.pdb --time 100ns --stride 20ps -o data/
+    cgml generate polymer --chains 200 --split-seed 0 -o data/polymer/
+
+Times take a unit: ``fs``, ``ps``, ``ns``, ``us`` (and ``tau`` for polymers, the reduced LJ
+time unit, 3.166 ps); a bare number is ps (tau for polymers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any
+
+_TIME_RE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Zµ]*)\s*$")
+_PS_PER = {"fs": 1e-3, "ps": 1.0, "ns": 1e3, "us": 1e6, "µs": 1e6}
+
+
+def parse_duration(text: str | float, unit: str = "ps", what: str = "time") -> float:
+    """``"50ns"`` -> 50000.0 (in ``unit``: ``"ps"`` or ``"tau"``; ``tau`` = 3.166 ps).
+
+    A bare number is taken in ``unit``. Raises ValueError naming ``what`` on bad input.
+    """
+    if isinstance(text, int | float):
+        return float(text)
+    m = _TIME_RE.match(str(text))
+    if not m:
+        raise ValueError(f"{what}: cannot read {text!r}; write e.g. 50ns, 100ps, 4fs"
+                         + (", 5tau" if unit == "tau" else ""))
+    value, u = float(m.group(1)), (m.group(2) or unit).lower()
+    if u == unit:
+        return value
+    if u == "tau" or unit == "tau":
+        from openmm_cgml.reference.polymer import TAU_PS
+
+        if u == "tau":
+            if unit not in _PS_PER:
+                raise ValueError(f"{what}: unknown unit {unit!r}")
+            return value * TAU_PS / _PS_PER[unit]
+        if u not in _PS_PER:
+            raise ValueError(f"{what}: unknown time unit {u!r} in {text!r} "
+                             "(use fs, ps, ns, us or tau)")
+        return value * _PS_PER[u] / TAU_PS
+    if u not in _PS_PER:
+        raise ValueError(f"{what}: unknown time unit {u!r} in {text!r} (use fs, ps, ns or us)")
+    return value * _PS_PER[u] / _PS_PER[unit]
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--platform", default="auto",
+                   help="OpenMM platform: auto (CUDA > CPU > Reference), CUDA, CPU, ...")
+    p.add_argument("--precision", default="mixed", choices=["single", "mixed", "double"],
+                   help="GPU precision (default mixed)")
+    p.add_argument("--save-atoms", action="store_true",
+                   help="also store all-atom (fine particle) positions")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start afresh instead of resuming/extending existing output")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="SECONDS",
+                   help="wall-clock seconds between flushes of frames + checkpoint (300)")
+
+
+def _add_md(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--output", default="data", help="output folder (or .h5 file for "
+                   "one molecule); default data/")
+    p.add_argument("--time", default="10ns", help="production length, total (default 10ns); "
+                   "a larger value on existing output appends")
+    p.add_argument("--stride", default="10ps", help="time between stored frames (10ps)")
+    p.add_argument("--equilibrate", default="100ps", help="equilibration time (100ps)")
+    p.add_argument("--timestep", default="4fs", help="integration time step (4fs)")
+    p.add_argument("--temperature", type=float, default=300.0, help="K (300)")
+    p.add_argument("--friction", type=float, default=1.0, help="Langevin friction, 1/ps (1)")
+    p.add_argument("--solvent", choices=["implicit", "explicit"], default="implicit",
+                   help="implicit GBn2 (default) or explicit TIP3P + PME")
+    p.add_argument("--forcefield", nargs="+", default=None, metavar="XML",
+                   help="force field files (default amber14-all.xml + implicit/gbn2.xml, or "
+                   "amber14/tip3p.xml with --solvent explicit)")
+    p.add_argument("--hydrogen-mass", type=float, default=1.5,
+                   help="hydrogen mass repartitioning, amu (1.5)")
+    p.add_argument("--mapping", default="residue",
+                   help="bead mapping scheme: residue, residue_sidechain, graph (residue)")
+    p.add_argument("--atoms-per-bead", type=float, default=None,
+                   help="cluster size for --mapping graph")
+    _add_common(p)
+
+
+def register(subparsers: Any) -> None:
+    gen = subparsers.add_parser(
+        "generate", help="generate reference MD data (peptide, pdb, polymer)",
+        description="Generate reference trajectories at the CG stride (HDF5).")
+    sub = gen.add_subparsers(dest="what", metavar="WHAT")
+    gen.set_defaults(func=lambda args: (gen.print_help(), 1)[1])
+
+    p = sub.add_parser("peptide", help="build peptides from sequences and simulate them",
+                       description="Build an all-atom peptide from its sequence, then run "
+                       "all-atom MD and store frames at the CG stride.")
+    p.add_argument("--sequence", "-s", action="append", required=True,
+                   help="one-letter sequence (repeat for several peptides)")
+    p.add_argument("--termini", choices=["capped", "charged"], default="capped",
+                   help="ACE/NME caps (default) or charged termini")
+    _add_md(p)
+    p.set_defaults(func=_run_peptide)
+
+    p = sub.add_parser("pdb", help="simulate structures from PDB/PDBx files",
+                       description="Run all-atom MD from PDB/PDBx files; water and ions in the "
+                       "file are removed (re-solvated with --solvent explicit).")
+    p.add_argument("structures", nargs="+", help="PDB or PDBx/mmCIF files")
+    _add_md(p)
+    p.set_defaults(func=_run_pdb)
+
+    p = sub.add_parser("polymer", help="the polymer benchmark family (one System, many chains)",
+                       description="Simulate comb polymers (reduced LJ units: sigma = 0.5 nm, "
+                       "m = 100 amu, epsilon = kT at 300 K, tau = 3.166 ps); writes one .h5 "
+                       "per chain and splits.json (train/val/test by composition).")
+    p.add_argument("-o", "--output", default="data/polymer", help="output folder")
+    p.add_argument("--chains", type=int, default=200, help="number of chains (200)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of compositions/splits")
+    p.add_argument("--time", default="10000tau", help="production length (10000tau)")
+    p.add_argument("--stride", default="5tau", help="time between stored frames (5tau)")
+    p.add_argument("--equilibrate", default="1000tau", help="equilibration (1000tau)")
+    p.add_argument("--timestep", default="0.01tau", help="integration step (0.01tau)")
+    p.add_argument("--temperature", type=float, default=1.0, help="reduced temperature (1)")
+    p.add_argument("--friction", type=float, default=1.0, help="friction, 1/tau (1)")
+    p.add_argument("--min-length", type=int, default=20, help="shortest chain, monomers (20)")
+    p.add_argument("--max-length", type=int, default=100, help="longest chain, monomers (100)")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--atoms-per-bead", type=float, default=4,
+                   help="particles per CG bead, graph mapping (4 = 2 monomers)")
+    _add_common(p)
+    p.set_defaults(func=_run_polymer)
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from openmm_cgml.reference.allatom import MDSettings
+
+    return MDSettings(
+        temperature_K=args.temperature,
+        timestep_fs=parse_duration(args.timestep, "ps", "--timestep") * 1000.0,
+        friction_per_ps=args.friction,
+        solvent=args.solvent,
+        forcefield=args.forcefield,
+        hydrogen_mass_amu=args.hydrogen_mass,
+        equilibration_ps=parse_duration(args.equilibrate, "ps", "--equilibrate"),
+        stride_ps=parse_duration(args.stride, "ps", "--stride"),
+        production_ps=parse_duration(args.time, "ps", "--time"),
+        seed=args.seed,
+        save_atoms=args.save_atoms,
+        mapping_scheme=args.mapping,
+        atoms_per_bead=args.atoms_per_bead,
+        precision=args.precision,
+    )
+
+
+def _outputs(output: str, names: list[str]) -> list[Path]:
+    out = Path(output)
+    if out.suffix in (".h5", ".hdf5"):
+        if len(names) != 1:
+            raise ValueError(f"-o {output} is a file but {len(names)} molecules were given; "
+                             "pass a folder")
+        return [out]
+    return [out / f"{n}.h5" for n in names]
+
+
+def _report(res: Any) -> None:
+    print(f"{res.path}: {res.frames} frames ({res.new_frames} new), {res.num_atoms} atoms, "
+          f"{res.num_beads} beads, {res.platform}: {res.ns_per_day:.1f} ns/day")
+
+
+def _run_md(args: argparse.Namespace, items: list[tuple[str, Any, dict[str, Any]]]) -> int:
+    from openmm_cgml.reference.allatom import run_reference
+
+    settings = _settings(args)
+    for (name, structure, extra), path in zip(items, _outputs(args.output,
+                                              [i[0] for i in items]), strict=True):
+        res = run_reference(structure, path, settings, name=name, platform=args.platform,
+                            overwrite=args.overwrite, progress=not args.no_progress,
+                            checkpoint_interval_s=args.checkpoint_interval, extra_attrs=extra)
+        _report(res)
+    return 0
+
+
+def _run_peptide(args: argparse.Namespace) -> int:
+    from openmm_cgml.reference.peptide import parse_sequence, write_peptide_pdb
+
+    settings = _settings(args)  # validate before the (slow) builds
+    del settings
+    items = []
+    for seq in args.sequence:
+        parse_sequence(seq)
+        name = seq.upper()
+        paths = _outputs(args.output, [name])
+        pdb_path = paths[0].with_suffix(".pdb")
+        if args.overwrite or not pdb_path.exists():
+            write_peptide_pdb(seq, pdb_path, termini=args.termini, seed=args.seed,
+                              platform=args.platform)
+            print(f"built {pdb_path}")
+        items.append((name, pdb_path, {"sequence": name, "termini": args.termini}))
+    return _run_md(args, items)
+
+
+def _run_pdb(args: argparse.Namespace) -> int:
+    items = []
+    for s in args.structures:
+        path = Path(s)
+        if not path.is_file():
+            raise FileNotFoundError(f"structure file not found: {path}")
+        items.append((path.stem, path, {"source": path.name}))
+    return _run_md(args, items)
+
+
+def _run_polymer(args: argparse.Namespace) -> int:
+    from openmm_cgml.reference.polymer import PolymerParameters, generate_polymer_dataset
+
+    params = PolymerParameters(
+        temperature=args.temperature, friction=args.friction,
+        timestep=parse_duration(args.timestep, "tau", "--timestep"))
+    res = generate_polymer_dataset(
+        args.output, args.chains, split_seed=args.split_seed, seed=args.seed,
+        production_tau=parse_duration(args.time, "tau", "--time"),
+        stride_tau=parse_duration(args.stride, "tau", "--stride"),
+        equilibration_tau=parse_duration(args.equilibrate, "tau", "--equilibrate"),
+        params=params, atoms_per_bead=args.atoms_per_bead, save_atoms=args.save_atoms,
+        platform=args.platform, precision=args.precision,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        min_length=args.min_length, max_length=args.max_length, overwrite=args.overwrite,
+        progress=not args.no_progress, checkpoint_interval_s=args.checkpoint_interval)
+    print(f"{res.out_dir}: {len(res.files)} chains, {res.num_particles} particles, "
+          f"{res.frames} frames ({res.new_frames} new) on {res.platform}: "
+          f"{res.steps_per_s:.0f} steps/s, {res.particle_steps_per_s:.3e} particle-steps/s, "
+          f"{res.tau_per_day:.3e} tau/day; inter-chain separation violations: "
+          f"{res.separation_violations}")
+    return 0
