@@ -84,6 +84,9 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
         return default
 
     timestep = pick("timestep_ps", "timestep_ps", "dt_ps", "dt", "stride_ps")
+    if overrides.get("timestep_ps") is None and isinstance(
+            getattr(type(model), "timestep_ps", None), property):
+        timestep = model.timestep_ps  # CGModel: the dt buffer
     if timestep is None:
         raise ValueError("the model does not record its time step (config/statistics 'dt'); "
                          "pass timestep_ps=... (ps) to export_step_module")

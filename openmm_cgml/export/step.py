@@ -18,9 +18,11 @@ What one step does (``dt`` = ``timestep_ps``):
    ``sigma_1 > ... > sigma_L`` (nm), ``steps_per_level`` steps each, step size
    ``alpha_l = step_size * (sigma_l / sigma_L)^2`` (nm^2)::
 
-       x <- x + alpha_l * grad_log_p(x; sigma_l) + c * sqrt(2 alpha_l) * noise[j]
+       x <- x + alpha_l / 2 * grad_log_p(x; sigma_l) + c * sqrt(alpha_l) * noise[j]
 
-   (``c`` = ``noise_scale``, 1 for annealed Langevin)
+   (``c`` = ``noise_scale``, 1 for annealed Langevin; the same convention as
+   ``CGModel.refine``, so an export with the model's own settings reproduces
+   ``CGModel.step``)
 
    using the remaining draws ``noise[1:]`` in order, so ``M = 1 + L * steps_per_level``.
 
@@ -99,9 +101,10 @@ class StepModule(torch.nn.Module):
         self.register_buffer("batch", batch.to(torch.long).clone())
         alphas = [step_size * (s / sig[-1]) ** 2 for s in sig]
         self.register_buffer("sigmas", torch.tensor(sig, dtype=dtype))
-        self.register_buffer("alphas", torch.tensor(alphas, dtype=dtype))
+        # drift factor alpha/2 and noise factor c*sqrt(alpha) per level
+        self.register_buffer("alphas", torch.tensor([0.5 * a for a in alphas], dtype=dtype))
         self.register_buffer("noise_scales", torch.tensor(
-            [noise_scale * math.sqrt(2 * a) for a in alphas], dtype=dtype))
+            [noise_scale * math.sqrt(a) for a in alphas], dtype=dtype))
         # Contract attributes: plain module attributes (not Final constants) so that
         # C++ can read them with module.attr("...").
         self.history_length: int = int(history_length)

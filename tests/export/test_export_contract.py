@@ -101,7 +101,7 @@ def test_langevin_refinement_uses_noise_in_order(villin, model):
         alpha = 2e-6 * (sigma / sigmas[-1]) ** 2
         for _ in range(3):
             s = model.score(x, torch.tensor(sigma), None, h, module.cg_bonds, module.batch, box)
-            x = x + alpha * s + np.sqrt(2 * alpha) * noise[j]
+            x = x + 0.5 * alpha * s + np.sqrt(alpha) * noise[j]
             j += 1
     torch.testing.assert_close(module(h, noise, zeros, box), x, rtol=1e-12, atol=1e-12)
     # noise_scale = 0: deterministic score ascent, later draws are ignored
@@ -186,3 +186,30 @@ def test_inference_settings_from_model_config():
     np.testing.assert_allclose(s.sigmas, [np.sqrt(0.1) * 0.1, 0.01])
     assert s.noise_draws == 1 + 2 * 3
     assert inference_settings(Holder(), sigmas=[]).noise_draws == 1
+
+
+def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
+    """With the model's own refinement settings the export equals CGModel.step."""
+    from openmm_cgml.export import fine_graph_tensors
+    from openmm_cgml.models import CGModel, ModelConfig
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
+                      noise_levels=4, refine_levels=2, refine_steps=2)
+    net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
+                        "displacement_rms": 0.2})
+    module = export_step_module(net, villin)
+    assert module.noise_draws == cfg.noise_draws == 5
+    assert module.timestep_ps == 10.0 and module.history_length == 3
+    h = _history(villin, 3, dtype=torch.float32)
+    noise = torch.randn(5, 35, 3, generator=torch.Generator().manual_seed(1))
+    force = torch.randn(35, 3, generator=torch.Generator().manual_seed(2))
+    box = torch.zeros(3, 3)
+    g = fine_graph_tensors([villin])
+    with torch.no_grad():
+        emb = net.embed(g["atom_element"], g["atom_residue"], g["atom_role"],
+                        g["atom_mass"].float(), g["atom_bonds"], g["bond_types"],
+                        g["atom_to_bead"], 35)
+        ref = net.step(emb, h, noise, g["cg_bonds"], g["batch"], box,
+                       force / g["bead_masses"].float()[:, None])
+    torch.testing.assert_close(module(h, noise, force, box), ref, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,18 @@
+"""Run CG models: OpenMM System/integrator construction, python rollouts, reporters.
+
+``create_system(mapping)`` -> ``openmm.System`` of beads; ``create_integrator(step_module,
+seed)`` -> ``CGMLIntegrator``; ``rollout(module, history, n_steps, seed=...)`` -> positions
+from a pure-python run with the integrator's noise semantics.
+"""
+
+from openmm_cgml.simulation.rollout import NoiseStream, history_from_state, rollout
+from openmm_cgml.simulation.system import create_force, create_integrator, create_system
+
+__all__ = [
+    "NoiseStream",
+    "create_force",
+    "create_integrator",
+    "create_system",
+    "history_from_state",
+    "rollout",
+]

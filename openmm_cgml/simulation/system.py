@@ -1,0 +1,88 @@
+"""OpenMM objects for CG simulations: a System of beads and the CGMLIntegrator."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import openmm
+import openmm.unit as u
+import torch
+
+
+def create_system(mapping: Any, *, box_vectors: Any = None,
+                  forces: Iterable[openmm.Force] = ()) -> openmm.System:
+    """An ``openmm.System`` with one particle per bead of ``mapping`` (mass in amu).
+
+    Args:
+        mapping: a ``BeadMapping`` (anything with ``bead_masses``, amu), or a list of them
+            (particles concatenated in order, as in a batched step module).
+        box_vectors: optional periodic box, three vectors (nm or openmm Quantity) or a
+            ``[3, 3]`` array; default: no periodic box.
+        forces: extra OpenMM forces to add (they reach the learned step as
+            ``external_force``). No force is added otherwise.
+    """
+    mappings = list(mapping) if isinstance(mapping, (list, tuple)) else [mapping]
+    system = openmm.System()
+    for index, m in enumerate(mappings):
+        masses = getattr(m, "bead_masses", None)
+        if masses is None:
+            raise ValueError(f"mapping #{index} has no bead_masses; build it with "
+                             "openmm_cgml.coarse_grain(...)")
+        masses = np.asarray(masses, dtype=np.float64)
+        if masses.ndim != 1 or not np.all(np.isfinite(masses)) or np.any(masses <= 0):
+            raise ValueError(f"mapping #{index}: bead masses must be positive finite amu values")
+        for mass in masses:
+            system.addParticle(float(mass) * u.amu)
+    if box_vectors is not None:
+        if isinstance(box_vectors, u.Quantity):
+            box_vectors = box_vectors.value_in_unit(u.nanometer)
+        box = np.asarray([np.asarray(v.value_in_unit(u.nanometer) if isinstance(v, u.Quantity)
+                                     else v, dtype=float) for v in box_vectors])
+        if box.shape != (3, 3):
+            raise ValueError(f"box_vectors must be three 3-vectors (nm), got shape {box.shape}")
+        system.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) * u.nanometer for row in box))
+    for force in forces:
+        system.addForce(force)
+    return system
+
+
+def _module_bytes(step_module: Any) -> Any:
+    """Pass paths/bytes through; serialise an in-memory ScriptModule to bytes."""
+    if isinstance(step_module, (str, os.PathLike)):
+        if not os.path.isfile(step_module):
+            raise FileNotFoundError(f"step module {step_module} does not exist")
+        return os.fspath(step_module)
+    if isinstance(step_module, (bytes, bytearray)):
+        return bytes(step_module)
+    if isinstance(step_module, torch.jit.ScriptModule):
+        buffer = io.BytesIO()
+        torch.jit.save(step_module, buffer)
+        return buffer.getvalue()
+    raise ValueError("step_module must be a path, bytes or a torch.jit.ScriptModule "
+                     f"(export one with openmm_cgml.export.export_step_module), got "
+                     f"{type(step_module).__name__}")
+
+
+def create_integrator(step_module: Any, seed: int | None = None) -> openmm.Integrator:
+    """A ``CGMLIntegrator`` (compiled plugin) running ``step_module``.
+
+    Args:
+        step_module: TorchScript step module (object, path or bytes), see
+            ``openmm_cgml.export.export_step_module``.
+        seed: integrator random seed (same seed -> same trajectory on the same platform).
+    """
+    from openmm_cgml.plugin import CGMLIntegrator
+
+    integrator = CGMLIntegrator(_module_bytes(step_module), seed)
+    return integrator
+
+
+def create_force(energy_module: Any) -> openmm.Force:
+    """A ``CGMLForce`` (compiled plugin) from a TorchScript energy module (object/path/bytes)."""
+    from openmm_cgml.plugin import CGMLForce
+
+    return CGMLForce(_module_bytes(energy_module))
