@@ -196,6 +196,7 @@ def prepare_system(topology: Any, positions: Any, settings: MDSettings
 
     Returns ``(system, topology, positions)`` of the full simulated system.
     """
+    import openmm
     from openmm import app, unit
 
     ff = app.ForceField(*settings.forcefield)
@@ -211,8 +212,15 @@ def prepare_system(topology: Any, positions: Any, settings: MDSettings
         raise ValueError(f"cannot add hydrogens with {settings.forcefield}: {exc}. "
                          "Clean the structure first (e.g. pdbfixer)") from exc
     if settings.solvent == "explicit":
-        modeller.addSolvent(ff, model="tip3p", padding=settings.padding_nm * unit.nanometer,
-                            ionicStrength=settings.ionic_strength_molar * unit.molar)
+        xyz = np.array(modeller.positions.value_in_unit(unit.nanometer))
+        extent = float(np.ptp(xyz, axis=0).max()) + 2.0 * settings.padding_nm
+        min_box = 2.0 * settings.cutoff_nm * 1.05  # PME: cutoff <= half the box
+        solvent_kw: dict[str, Any] = (
+            {"padding": settings.padding_nm * unit.nanometer} if extent >= min_box
+            else {"boxSize": openmm.Vec3(min_box, min_box, min_box) * unit.nanometer})
+        modeller.addSolvent(ff, model="tip3p",
+                            ionicStrength=settings.ionic_strength_molar * unit.molar,
+                            **solvent_kw)
         kwargs = {"nonbondedMethod": app.PME,
                   "nonbondedCutoff": settings.cutoff_nm * unit.nanometer}
     else:

@@ -35,16 +35,15 @@ def parse_duration(text: str | float, unit: str = "ps", what: str = "time") -> f
     value, u = float(m.group(1)), (m.group(2) or unit).lower()
     if u == unit:
         return value
-    if u == "tau" or unit == "tau":
+    if u == "tau":
+        raise ValueError(f"{what}: unknown time unit 'tau' in {text!r} (tau is the polymer "
+                         "time unit; use fs, ps, ns or us here)")
+    if unit == "tau":
         from openmm_cgml.reference.polymer import TAU_PS
 
-        if u == "tau":
-            if unit not in _PS_PER:
-                raise ValueError(f"{what}: unknown unit {unit!r}")
-            return value * TAU_PS / _PS_PER[unit]
         if u not in _PS_PER:
             raise ValueError(f"{what}: unknown time unit {u!r} in {text!r} "
-                             "(use fs, ps, ns, us or tau)")
+                             "(use tau, fs, ps, ns or us)")
         return value * _PS_PER[u] / TAU_PS
     if u not in _PS_PER:
         raise ValueError(f"{what}: unknown time unit {u!r} in {text!r} (use fs, ps, ns or us)")

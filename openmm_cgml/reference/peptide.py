@@ -1,6 +1,7 @@
 """Build an all-atom peptide from its sequence, so datasets can be made from nothing.
 
-The backbone (N, CA, C, O and the ACE/NME cap heavy atoms) is placed from internal
+The backbone (N, CA, C, O, the L-configured CB and the ACE/NME cap heavy atoms) is placed
+from internal
 coordinates (ideal bond lengths and angles, trans peptide bonds, a chosen phi/psi,
 polyproline-II by default, which keeps side chains apart); PDBFixer then adds the side
 chains from its residue templates, the C-terminal OXT (charged termini) and the hydrogens
@@ -103,6 +104,8 @@ def backbone_pdb(residues: list[str], termini: str = "capped", phi: float = -75.
             n, ca = n_new, ca_new
         o = _place(n, ca, c, _B_C_O, _A_CA_C_O, psi + 180.0)
         atoms += [("N", i + off, n), ("CA", i + off, ca), ("C", i + off, c), ("O", i + off, o)]
+        if residues[i] != "GLY":  # L-amino acid: dihedral C-N-CA-CB = -122.5 degrees
+            atoms.append(("CB", i + off, _place(c, n, ca, 0.1530, 110.5, -122.5)))
     if termini == "capped":
         n_nme = _place(n, ca, c, _B_C_N, _A_CA_C_N, psi)
         c_nme = _place(ca, c, n_nme, 0.1449, _A_C_N_CA, 180.0)

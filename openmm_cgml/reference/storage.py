@@ -45,8 +45,9 @@ UNITS: dict[str, str] = {
     "mass": "amu",
     "energy": "kJ/mol",
 }
-#: attributes stored as JSON strings (decoded by :class:`TrajectoryFile`)
-JSON_ATTRS = ("units", "software", "composition", "simulation")
+#: attributes stored as JSON strings (decoded by :class:`TrajectoryFile`, as is any other
+#: string attribute that holds a JSON object or list)
+JSON_ATTRS = ("units", "software", "composition", "simulation", "reduced_units")
 _CHUNK_FRAMES = 64
 
 
@@ -293,15 +294,25 @@ class TrajectoryFile:
             raise ValueError(f"{self.path}: cannot be read as HDF5 ({exc})") from exc
         try:
             _check_format(self._file, self.path)
-        except ValueError:
+            self._read_header()
+        except (ValueError, KeyError) as exc:
             self._file.close()
+            if isinstance(exc, KeyError):
+                raise ValueError(f"{self.path}: incomplete trajectory file ({exc})") from exc
             raise
+
+    def _read_header(self) -> None:
         self.attrs: dict[str, Any] = {}
         for key, value in self._file.attrs.items():
             if isinstance(value, bytes):
                 value = value.decode()
-            if key in JSON_ATTRS and isinstance(value, str):
-                value = json.loads(value)
+            if isinstance(value, str) and (key in JSON_ATTRS or value[:1] in ("{", "[")):
+                try:
+                    value = json.loads(value)
+                except json.JSONDecodeError:
+                    if key in JSON_ATTRS:
+                        raise ValueError(f"{self.path}: attribute {key!r} is not valid "
+                                         "JSON") from None
             elif isinstance(value, np.generic):
                 value = value.item()
             self.attrs[key] = value
