@@ -1,0 +1,132 @@
+"""``ModelConfig``: every hyper-parameter of a :class:`~openmm_cgml.models.CGModel`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+FAMILIES = ("plain", "equivariant")
+
+
+@dataclass
+class ModelConfig:
+    """Architecture and loss settings (stored as ``config.json`` in every checkpoint).
+
+    Units: lengths nm, times ps. ``min_std`` and the input-noise fractions are in
+    normalised units (fractions of the dataset's acceleration / displacement RMS).
+
+    Attributes:
+        family: ``"plain"`` (non-equivariant GNNs of the method) or ``"equivariant"``
+            (PaiNN-style scalar + vector messages for dynamics and score).
+        hidden: latent width H.
+        layers: message-passing layers of the dynamics net.
+        score_layers: message-passing layers of the score net.
+        embed_layers: message-passing layers of the embedding net (fine graph).
+        history_length: k frames (k - 1 finite-difference velocities).
+        cutoff_nm: radius-edge cutoff (nm); CG bonds are edges at any length.
+        num_rbf: radial basis functions on [0, cutoff].
+        avg_neighbors: messages are summed and divided by this constant.
+        min_std: lower bound of the predicted std (normalised acceleration units).
+        sigma_max, sigma_min, noise_levels: geometric score noise ladder (nm).
+        refine_levels: Langevin refinement uses the ``refine_levels`` smallest sigmas.
+        refine_steps: Langevin steps per refinement level.
+        refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
+        refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
+        input_noise_max, input_noise_min: per-molecule input noise sigma is drawn
+            log-uniformly in [min, max] times the displacement RMS (0 disables).
+        nll_weight, dsm_weight, rg_weight: loss weights (rg_weight > 0 adds an Rg head).
+        element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes.
+        pool: ``"mass"`` (mass-weighted) or ``"mean"`` pooling of atoms into beads.
+    """
+
+    family: str = "plain"
+    hidden: int = 128
+    layers: int = 7
+    score_layers: int = 4
+    embed_layers: int = 3
+    history_length: int = 20
+    cutoff_nm: float = 1.0
+    num_rbf: int = 16
+    avg_neighbors: float = 12.0
+    min_std: float = 0.05
+    sigma_max: float = 1.0
+    sigma_min: float = 0.01
+    noise_levels: int = 20
+    refine_levels: int = 5
+    refine_steps: int = 10
+    refine_step_size: float = 1e-5
+    refine_noise: float = 1.0
+    input_noise_max: float = 0.1
+    input_noise_min: float = 0.01
+    nll_weight: float = 1.0
+    dsm_weight: float = 1.0
+    rg_weight: float = 0.0
+    element_vocab: int = 120
+    residue_vocab: int = 64
+    role_vocab: int = 32
+    bond_vocab: int = 8
+    pool: str = "mass"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        def bad(name: str, why: str) -> None:
+            raise ValueError(f"ModelConfig.{name}: {why} (got {getattr(self, name)!r})")
+
+        if self.family not in FAMILIES:
+            bad("family", f"must be one of {FAMILIES}")
+        if self.pool not in ("mass", "mean"):
+            bad("pool", "must be 'mass' or 'mean'")
+        for name in ("hidden", "layers", "score_layers", "history_length", "num_rbf",
+                     "noise_levels", "element_vocab", "residue_vocab", "role_vocab",
+                     "bond_vocab"):
+            if int(getattr(self, name)) < 1:
+                bad(name, "must be >= 1")
+        if self.history_length < 2:
+            bad("history_length", "must be >= 2 (velocities are frame differences)")
+        for name in ("embed_layers", "refine_levels", "refine_steps"):
+            if int(getattr(self, name)) < 0:
+                bad(name, "must be >= 0")
+        if self.refine_levels > self.noise_levels:
+            bad("refine_levels", f"must be <= noise_levels={self.noise_levels}")
+        for name in ("cutoff_nm", "avg_neighbors", "min_std", "sigma_max", "sigma_min"):
+            if not float(getattr(self, name)) > 0:
+                bad(name, "must be > 0")
+        if self.sigma_min > self.sigma_max:
+            bad("sigma_min", "must be <= sigma_max")
+        for name in ("refine_step_size", "refine_noise", "input_noise_max", "input_noise_min",
+                     "nll_weight", "dsm_weight", "rg_weight"):
+            if float(getattr(self, name)) < 0 or not math.isfinite(float(getattr(self, name))):
+                bad(name, "must be a finite number >= 0")
+        if self.input_noise_min > self.input_noise_max:
+            bad("input_noise_min", "must be <= input_noise_max")
+
+    @property
+    def noise_draws(self) -> int:
+        """Standard-normal draws [M, N, 3] one model step consumes: 1 + levels * steps."""
+        return 1 + self.refine_levels * self.refine_steps
+
+    def sigmas(self) -> list[float]:
+        """The geometric noise ladder, largest first (nm)."""
+        n = self.noise_levels
+        if n == 1:
+            return [self.sigma_max]
+        r = (self.sigma_min / self.sigma_max) ** (1.0 / (n - 1))
+        return [self.sigma_max * r ** i for i in range(n)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from a dict; unknown keys raise ``ValueError`` listing the valid ones."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"ModelConfig: unknown keys {unknown}; valid keys: {sorted(names)}")
+        return cls(**data)

@@ -1,0 +1,334 @@
+"""``CGModel``: Embedding + Dynamics + Score networks, the loss, and one inference step.
+
+Conventions (CONTRACTS.md section 5): positions nm, time ps, accelerations nm/ps^2,
+masses amu, scores nm^-1. ``history`` [k, N, 3] holds the last k bead frames, oldest
+first; velocities are finite differences ``v_t = (x_t - x_{t-1}) / dt`` (k - 1 of them),
+the target acceleration of a window is ``(x_k - 2 x_{k-1} + x_{k-2}) / dt^2`` and one
+step integrates ``v' = v + a dt, x' = x + v' dt``.
+
+The model can be compiled with ``torch.jit.script(model)``; the exported methods are
+``embed``, ``dynamics``, ``score``, ``refine`` and ``step``. The training-only methods
+(``forward``/``loss``, ``sample_loss_noise``) are left out of TorchScript.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from openmm_cgml.datasets.graph import GraphBatch
+from openmm_cgml.models.config import ModelConfig
+from openmm_cgml.models.graph_ops import minimum_image, scatter_mean, scatter_sum
+from openmm_cgml.models.layers import MLP
+from openmm_cgml.models.networks import (
+    EmbeddingNet,
+    EquivariantDynamicsNet,
+    EquivariantScoreNet,
+    PlainDynamicsNet,
+    PlainScoreNet,
+)
+
+#: keys of the statistics dict that the model needs (see ``compute_statistics``)
+REQUIRED_STATISTICS = ("dt", "velocity_rms", "acceleration_rms", "displacement_rms")
+
+
+class CGModel(nn.Module):
+    """The three-network CG model.
+
+    Args:
+        config: architecture and loss settings.
+        statistics: normalisation scales from
+            :func:`openmm_cgml.datasets.compute_statistics` (``dt`` ps, ``velocity_rms``
+            nm/ps, ``acceleration_rms`` nm/ps^2, ``displacement_rms`` nm). Stored as
+            buffers (so they travel in ``model.safetensors``) and in ``self.statistics``.
+    """
+
+    __jit_unused_properties__ = ["timestep_ps"]
+
+    def __init__(self, config: ModelConfig, statistics: dict[str, float] | None = None) -> None:
+        super().__init__()
+        config.validate()
+        self.config = config
+        h = config.hidden
+        num_vel = config.history_length - 1
+        self.history_length = int(config.history_length)
+        self.noise_draws = int(config.noise_draws)
+        self.refine_levels = int(config.refine_levels)
+        self.refine_steps = int(config.refine_steps)
+        self.refine_step_size = float(config.refine_step_size)
+        self.refine_noise = float(config.refine_noise)
+        self.embedding = EmbeddingNet(h, config.embed_layers, config.element_vocab,
+                                      config.residue_vocab, config.role_vocab,
+                                      config.bond_vocab, config.pool)
+        if config.family == "plain":
+            self.dynamics_net: nn.Module = PlainDynamicsNet(
+                h, config.layers, num_vel, config.num_rbf, config.cutoff_nm,
+                config.avg_neighbors, config.min_std)
+            self.score_net: nn.Module = PlainScoreNet(
+                h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
+        else:
+            self.dynamics_net = EquivariantDynamicsNet(
+                h, config.layers, num_vel, config.num_rbf, config.cutoff_nm,
+                config.avg_neighbors, config.min_std)
+            self.score_net = EquivariantScoreNet(
+                h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
+        self.use_rg = config.rg_weight > 0
+        self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()
+        self.register_buffer("sigmas", torch.tensor(config.sigmas(), dtype=torch.float32))
+        self.register_buffer("dt", torch.tensor(1.0))
+        self.register_buffer("velocity_rms", torch.tensor(1.0))
+        self.register_buffer("acceleration_rms", torch.tensor(1.0))
+        self.register_buffer("displacement_rms", torch.tensor(1.0))
+        self.statistics: dict[str, float] = {}
+        if statistics is not None:
+            self.set_statistics(statistics)
+
+    # -- statistics ----------------------------------------------------------------------
+    @torch.jit.unused
+    def set_statistics(self, statistics: dict[str, float]) -> None:
+        """Store normalisation scales (see class docstring); raises on missing/bad values."""
+        missing = [k for k in REQUIRED_STATISTICS if k not in statistics]
+        if missing:
+            raise ValueError(f"statistics lack {missing} (use datasets.compute_statistics)")
+        for key in REQUIRED_STATISTICS:
+            value = float(statistics[key])
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"statistics[{key!r}] must be a positive number (got {value})")
+            getattr(self, key).fill_(value)
+        k = statistics.get("history_length")
+        if k is not None and int(k) != self.history_length:
+            raise ValueError(f"statistics were computed with history_length={int(k)}, the model "
+                             f"uses {self.history_length}")
+        self.statistics = {k: float(v) for k, v in statistics.items()}
+
+    @property
+    @torch.jit.unused
+    def timestep_ps(self) -> float:
+        """Model time step (ps) = the dataset's frame spacing."""
+        return float(self.dt)
+
+    # -- networks ------------------------------------------------------------------------
+    @torch.jit.export
+    def embed(self, atom_element: Tensor, atom_residue: Tensor, atom_role: Tensor,
+              atom_mass: Tensor, atom_bonds: Tensor, bond_types: Tensor, atom_to_bead: Tensor,
+              num_beads: int) -> Tensor:
+        """Bead embeddings [N, H] from the fine graph (atoms [A], bonds [2, B])."""
+        return self.embedding(atom_element, atom_residue, atom_role, atom_mass, atom_bonds,
+                              bond_types, atom_to_bead, num_beads)
+
+    def _velocities(self, history: Tensor, box: Tensor) -> Tensor:
+        """Normalised finite-difference velocities [N, k-1, 3]."""
+        dx = minimum_image(history[1:] - history[:-1], box)
+        return (dx / (self.dt * self.velocity_rms)).permute(1, 0, 2)
+
+    @torch.jit.export
+    def dynamics(self, bead_emb: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
+                 box: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Gaussian over the next acceleration.
+
+        Args: bead_emb [N, H]; history [k, N, 3] nm; cg_bonds int64 [2, E]; batch [N];
+        box [3, 3] nm (zeros = no PBC).
+        Returns: mean [N, 3] and std [N, 3] in nm/ps^2, latent [N, H].
+        """
+        if history.shape[0] != self.history_length:
+            raise RuntimeError("history must hold history_length frames")
+        vel = self._velocities(history, box)
+        mean, std, latent = self.dynamics_net(bead_emb, history[-1], vel, cg_bonds, batch, box)
+        return mean * self.acceleration_rms, std * self.acceleration_rms, latent
+
+    @torch.jit.export
+    def score(self, x: Tensor, sigma: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor,
+              batch: Tensor, box: Tensor) -> Tensor:
+        """Score of the next-position density at noise level ``sigma``.
+
+        Args: x [N, 3] nm (noisy next positions); sigma (nm) scalar tensor or [N];
+        latent [N, H] from :meth:`dynamics`; history [k, N, 3] nm; cg_bonds, batch, box.
+        Returns: [N, 3] approximation of grad_x log p_sigma(x | history), nm^-1.
+        """
+        sig = sigma.to(x.dtype).reshape(-1)
+        if sig.shape[0] == 1:
+            sig = sig.expand(x.shape[0])
+        vel = self._velocities(history[-2:], box)[:, 0]
+        return self.score_net(x, sig, latent, history[-1], vel, cg_bonds, batch, box,
+                              float(self.displacement_rms))
+
+    @torch.jit.export
+    def refine(self, x: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
+               box: Tensor, noise: Tensor) -> Tensor:
+        """Annealed Langevin refinement over the ``refine_levels`` smallest noise levels.
+
+        ``x <- x + a/2 * score + refine_noise * sqrt(a) * z`` with
+        ``a = refine_step_size * (sigma / sigma_min)^2``, ``refine_steps`` steps per level;
+        ``noise`` [levels * steps, N, 3] supplies the standard-normal draws z.
+        """
+        n_levels = self.refine_levels
+        total = self.sigmas.shape[0]
+        sigma_min = self.sigmas[total - 1]
+        draw = 0
+        for lev in range(total - n_levels, total):
+            sigma = self.sigmas[lev].to(x.dtype)
+            alpha = self.refine_step_size * (sigma / sigma_min) ** 2
+            for _ in range(self.refine_steps):
+                s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
+                x = x + 0.5 * alpha * s + self.refine_noise * torch.sqrt(alpha) * noise[draw]
+                draw += 1
+        return x
+
+    @torch.jit.export
+    def step(self, bead_emb: Tensor, history: Tensor, noise: Tensor, cg_bonds: Tensor,
+             batch: Tensor, box: Tensor, external_accel: Tensor) -> Tensor:
+        """One model time step: next positions [N, 3] nm.
+
+        Args: bead_emb [N, H]; history [k, N, 3] nm; noise [noise_draws, N, 3] standard
+        normal (noise[0] samples the acceleration, the rest drive the refinement);
+        external_accel [N, 3] nm/ps^2 added to the sampled acceleration (F / m with F in
+        kJ/mol/nm and m in amu; zeros if none).
+        """
+        if noise.shape[0] < self.noise_draws:
+            raise RuntimeError("noise must hold noise_draws standard-normal frames")
+        mean, std, latent = self.dynamics(bead_emb, history, cg_bonds, batch, box)
+        acc = mean + std * noise[0] + external_accel
+        dt = self.dt.to(history.dtype)
+        v = minimum_image(history[-1] - history[-2], box) / dt
+        x = history[-1] + (v + acc * dt) * dt
+        if self.refine_levels > 0 and self.refine_steps > 0:
+            x = self.refine(x, latent, history, cg_bonds, batch, box, noise[1:])
+        return x
+
+    # -- training ------------------------------------------------------------------------
+    @torch.jit.unused
+    def sample_loss_noise(self, batch: GraphBatch,
+                          generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Random draws of one loss evaluation (on the batch's device and dtype).
+
+        ``aug_sigma`` [G] input-noise level (nm), ``aug_noise`` [k, N, 3],
+        ``dsm_level`` int64 [G] noise-ladder index, ``dsm_noise`` [N, 3].
+        Passing them to :meth:`loss` explicitly makes a loss evaluation reproducible and
+        lets a batch be split across processes with identical draws.
+        """
+        cfg = self.config
+        g, n, k = batch.num_graphs, batch.num_beads, self.history_length
+        dev, dtype = batch.frames.device, batch.frames.dtype
+
+        def rand(*shape: int) -> Tensor:
+            return torch.rand(*shape, generator=generator, device="cpu").to(dev, dtype)
+
+        def randn(*shape: int) -> Tensor:
+            return torch.randn(*shape, generator=generator, device="cpu").to(dev, dtype)
+
+        lo, hi = cfg.input_noise_min, cfg.input_noise_max
+        if hi > 0:
+            log_lo = math.log(max(lo, hi * 1e-6))
+            u = rand(g)
+            aug = torch.exp(log_lo + u * (math.log(hi) - log_lo)) * float(self.displacement_rms)
+        else:
+            aug = torch.zeros(g, device=dev, dtype=dtype)
+        level = torch.randint(0, self.sigmas.shape[0], (g,), generator=generator,
+                              device="cpu").to(dev)
+        return {"aug_sigma": aug, "aug_noise": randn(k, n, 3), "dsm_level": level,
+                "dsm_noise": randn(n, 3)}
+
+    @torch.jit.unused
+    def forward(self, batch: GraphBatch, noise: dict[str, Tensor] | None = None,
+                generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Same as :meth:`loss` (so that DistributedDataParallel sees a forward call)."""
+        return self.loss(batch, noise, generator)
+
+    @torch.jit.unused
+    def loss(self, batch: GraphBatch, noise: dict[str, Tensor] | None = None,
+             generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        """Training loss of a batch of windows.
+
+        ``nll``: Gaussian negative log-likelihood of the target acceleration in normalised
+        units (per component, averaged over beads, then over molecules);
+        ``dsm``: denoising score matching ``|sigma * score + eps|^2 / 3`` at a ladder level
+        drawn per molecule; ``rg`` (if ``rg_weight > 0``): squared error of the predicted
+        log radius of gyration of the next frame; ``total``: weighted sum.
+        Input noise augmentation (training mode only): every history frame gets Gaussian
+        noise of a per-molecule sigma and the target acceleration is recomputed from the
+        noisy history so that it still leads to the true next frame.
+        Also returns ``mse_acc`` (normalised mean-acceleration error, for monitoring).
+        """
+        k = self.history_length
+        if batch.frames.shape[0] < k + 1:
+            raise ValueError(f"batch has {batch.frames.shape[0]} frames per window, the model "
+                             f"needs history_length + 1 = {k + 1}")
+        if noise is None:
+            noise = self.sample_loss_noise(batch, generator)
+        self._check_vocab(batch)
+        cfg = self.config
+        g = batch.num_graphs
+        frames = batch.frames
+        hist = frames[:k]
+        target = frames[k]
+        if self.training:
+            hist = hist + noise["aug_sigma"][batch.batch].reshape(1, -1, 1) * noise["aug_noise"]
+        dt = float(batch.dt)
+        if abs(dt - float(self.dt)) > 1e-6 * float(self.dt):
+            raise ValueError(f"batch time step {dt} ps differs from the model's {float(self.dt)} "
+                             "ps (statistics of another dataset?)")
+        emb = self.embed(batch.atom_element, batch.atom_residue, batch.atom_role,
+                         batch.atom_mass, batch.atom_bonds, batch.bond_types,
+                         batch.atom_to_bead, batch.num_beads)
+        mean, std, latent = self.dynamics(emb, hist, batch.cg_bonds, batch.batch, batch.box)
+        acc = minimum_image(target - 2 * hist[-1] + hist[-2], batch.box) / dt ** 2
+        scale = self.acceleration_rms
+        z = (acc - mean) / std
+        nll_c = 0.5 * z * z + torch.log(std / scale) + 0.5 * math.log(2 * math.pi)
+        per_bead = nll_c.mean(-1)
+        nll = scatter_mean(per_bead, batch.batch, g).mean()
+        mse = scatter_mean((((acc - mean) / scale) ** 2).mean(-1), batch.batch, g).mean()
+        out = {"nll": nll, "mse_acc": mse}
+        total = cfg.nll_weight * nll
+        if cfg.dsm_weight > 0:
+            sigma = self.sigmas.to(frames.dtype)[noise["dsm_level"]][batch.batch]
+            eps = noise["dsm_noise"]
+            x_noisy = target + sigma.unsqueeze(-1) * eps
+            s = self.score(x_noisy, sigma, latent, hist, batch.cg_bonds, batch.batch, batch.box)
+            dsm_b = ((sigma.unsqueeze(-1) * s + eps) ** 2).mean(-1)
+            dsm = scatter_mean(dsm_b, batch.batch, g).mean()
+            out["dsm"] = dsm
+            total = total + cfg.dsm_weight * dsm
+        if self.use_rg:
+            pooled = scatter_mean(latent, batch.batch, g)
+            pred = self.rg_head(pooled).squeeze(-1)
+            m = batch.bead_masses.to(frames.dtype)
+            msum = scatter_sum(m, batch.batch, g)
+            com = scatter_sum(target * m.unsqueeze(-1), batch.batch, g) / msum.unsqueeze(-1)
+            r2 = scatter_sum(((target - com[batch.batch]) ** 2).sum(-1) * m, batch.batch, g)
+            rg = torch.sqrt(r2 / msum + 1e-12)
+            rg_loss = ((pred - torch.log(rg)) ** 2).mean()
+            out["rg"] = rg_loss
+            total = total + cfg.rg_weight * rg_loss
+        out["total"] = total
+        return out
+
+    @torch.jit.unused
+    def _check_vocab(self, batch: GraphBatch) -> None:
+        cfg = self.config
+        for name, tensor, field_name in (("element", batch.atom_element, "element_vocab"),
+                                         ("residue", batch.atom_residue, "residue_vocab"),
+                                         ("role", batch.atom_role, "role_vocab"),
+                                         ("bond type", batch.bond_types, "bond_vocab")):
+            size = int(getattr(cfg, field_name))
+            if tensor.numel() and (int(tensor.max()) >= size or int(tensor.min()) < 0):
+                raise ValueError(f"atom {name} index {int(tensor.max())} is outside the model's "
+                                 f"vocabulary of {size}; raise ModelConfig.{field_name}")
+
+    # -- conveniences ----------------------------------------------------------------------
+    @torch.jit.unused
+    def num_parameters(self) -> dict[str, int]:
+        """Parameter counts per network and in total."""
+        def count(m: nn.Module) -> int:
+            return sum(p.numel() for p in m.parameters())
+        return {"embedding": count(self.embedding), "dynamics": count(self.dynamics_net),
+                "score": count(self.score_net), "rg_head": count(self.rg_head),
+                "total": count(self)}
+
+    @torch.jit.unused
+    def describe(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "statistics": self.statistics,
+                "parameters": self.num_parameters()}
