@@ -1,0 +1,531 @@
+/* openmm-cgml: CGMLIntegrator implementation (see CGMLIntegrator.h). */
+
+#include "CGMLIntegrator.h"
+#include "TorchSupport.h"
+#include "openmm/Context.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/System.h"
+#include "openmm/VerletIntegrator.h"
+#include "openmm/internal/ContextImpl.h"
+#include "openmm/kernels.h"
+#include <ATen/CPUGeneratorImpl.h>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <sstream>
+
+using namespace OpenMM;
+using namespace std;
+
+namespace OpenMMCGML {
+
+static const char* OWNER = "CGMLIntegrator";
+static const char* FORWARD_SIGNATURE =
+    "forward(history[k,N,3], noise[M,N,3], external_force[N,3], box[3,3]) -> next positions [N,3]";
+static const int CHECKPOINT_VERSION = 1;
+
+/** Everything that depends on libtorch or on the bound Context. */
+class CGMLIntegratorState {
+public:
+    torch::jit::Module module;
+    at::ScalarType dtype = at::kFloat;
+    torch::Device device = torch::Device(torch::kCPU);
+    bool prepared = false;
+    bool periodic = false;
+    bool hasForces = false;
+    at::Generator generator;
+    at::Tensor history;            // [k, N, 3] on device, dtype
+    vector<Vec3> current;          // last frame in double, as written to the Context
+    bool historyValid = false;
+    bool ownWrite = false;         // set while the integrator writes positions/velocities itself
+    bool checkpointLoaded = false; // a checkpoint restored the history; keep it if positions match
+    VerletIntegrator* verlet = nullptr;
+    Kernel verletKernel;
+    ~CGMLIntegratorState() {
+        verletKernel = Kernel();
+        delete verlet;
+    }
+};
+
+CGMLIntegrator::CGMLIntegrator(const string& bytes) : modelBytes(bytes), randomSeed(0), usesPeriodicBox(false),
+        state(new CGMLIntegratorState()) {
+    state->module = loadTorchScript(modelBytes, OWNER);
+    checkForwardArguments(state->module, 4, OWNER, FORWARD_SIGNATURE);
+    historyLength = (int) intAttribute(state->module, "history_length", OWNER);
+    noiseDraws = (int) intAttribute(state->module, "noise_draws", OWNER);
+    numParticles = (int) intAttribute(state->module, "num_particles", OWNER);
+    timestep = floatAttribute(state->module, "timestep_ps", OWNER);
+    state->dtype = moduleDtype(state->module, OWNER);
+    if (historyLength < 1)
+        throw OpenMMException("CGMLIntegrator: the module's history_length must be >= 1, found " + to_string(historyLength));
+    if (noiseDraws < 0)
+        throw OpenMMException("CGMLIntegrator: the module's noise_draws must be >= 0, found " + to_string(noiseDraws));
+    if (numParticles < 1)
+        throw OpenMMException("CGMLIntegrator: the module's num_particles must be >= 1, found " + to_string(numParticles));
+    if (!(timestep > 0.0) || !std::isfinite(timestep))
+        throw OpenMMException("CGMLIntegrator: the module's timestep_ps must be a positive number of ps, found " + to_string(timestep));
+    Integrator::setStepSize(timestep);
+    state->generator = at::make_generator<at::CPUGeneratorImpl>(0);
+}
+
+CGMLIntegrator* CGMLIntegrator::fromFile(const string& path) {
+    ifstream file(path, ios::binary);
+    if (!file)
+        throw OpenMMException("CGMLIntegrator: cannot open the model file '" + path + "'.");
+    ostringstream data;
+    data << file.rdbuf();
+    return new CGMLIntegrator(data.str());
+}
+
+CGMLIntegrator::~CGMLIntegrator() {
+}
+
+const string& CGMLIntegrator::getModelBytes() const {
+    return modelBytes;
+}
+
+int CGMLIntegrator::getHistoryLength() const {
+    return historyLength;
+}
+
+int CGMLIntegrator::getNoiseDraws() const {
+    return noiseDraws;
+}
+
+int CGMLIntegrator::getNumParticles() const {
+    return numParticles;
+}
+
+string CGMLIntegrator::getPrecision() const {
+    return state->dtype == at::kDouble ? "float64" : "float32";
+}
+
+double CGMLIntegrator::getStepSize() const {
+    return timestep;
+}
+
+void CGMLIntegrator::setStepSize(double size) {
+    if (fabs(size - timestep) > 1e-12 * max(1.0, fabs(timestep)))
+        throw OpenMMException("CGMLIntegrator: the time step (" + to_string(timestep) +
+                              " ps) is fixed by the model it was trained for and cannot be changed.");
+}
+
+int CGMLIntegrator::getRandomNumberSeed() const {
+    return randomSeed;
+}
+
+static uint64_t resolveSeed(int seed) {
+    if (seed != 0)
+        return (uint64_t) (uint32_t) seed;
+    random_device device;
+    return ((uint64_t) device() << 32) ^ (uint64_t) device();
+}
+
+void CGMLIntegrator::setRandomNumberSeed(int seed) {
+    randomSeed = seed;
+    if (context != NULL)
+        state->generator = at::make_generator<at::CPUGeneratorImpl>(resolveSeed(seed));
+}
+
+bool CGMLIntegrator::getUsesPeriodicBox() const {
+    return usesPeriodicBox;
+}
+
+void CGMLIntegrator::setUsesPeriodicBox(bool periodic) {
+    usesPeriodicBox = periodic;
+    state->prepared = false;
+}
+
+string CGMLIntegrator::getDevice() const {
+    if (context == NULL || !state->prepared)
+        return "";
+    return state->device.str();
+}
+
+void CGMLIntegrator::initialize(ContextImpl& contextRef) {
+    if (owner != NULL && &contextRef.getOwner() != owner)
+        throw OpenMMException("CGMLIntegrator: this integrator is already bound to a Context; "
+                              "create a new CGMLIntegrator for each Context.");
+    const System& system = contextRef.getSystem();
+    if (system.getNumParticles() != numParticles)
+        throw OpenMMException("CGMLIntegrator: the model was exported for " + to_string(numParticles) +
+                              " beads but the System has " + to_string(system.getNumParticles()) +
+                              " particles. Build the System from the same bead mapping the model was "
+                              "exported for (or re-export the model for this molecule).");
+    if (system.getNumConstraints() > 0)
+        throw OpenMMException("CGMLIntegrator: the System has constraints; a learned CG step model "
+                              "moves beads freely, so remove the constraints from the bead System.");
+    for (int i = 0; i < system.getNumParticles(); i++)
+        if (system.isVirtualSite(i))
+            throw OpenMMException("CGMLIntegrator: particle " + to_string(i) + " is a virtual site; "
+                                  "CG bead Systems must not contain virtual sites.");
+    context = &contextRef;
+    owner = &contextRef.getOwner();
+    // OpenMM's GPU platforms allocate their device arrays only when an integrator kernel
+    // initializes them, so create a stock Verlet kernel (never executed).
+    delete state->verlet;
+    state->verletKernel = Kernel();
+    state->verlet = new VerletIntegrator(timestep);
+    state->verletKernel = contextRef.getPlatform().createKernel(IntegrateVerletStepKernel::Name(), contextRef);
+    state->verletKernel.getAs<IntegrateVerletStepKernel>().initialize(system, *state->verlet);
+    state->generator = at::make_generator<at::CPUGeneratorImpl>(resolveSeed(randomSeed));
+    state->prepared = false;
+    state->historyValid = false;
+    state->checkpointLoaded = false;
+    state->ownWrite = false;
+}
+
+void CGMLIntegrator::cleanup() {
+    state->verletKernel = Kernel();
+    delete state->verlet;
+    state->verlet = nullptr;
+    state->prepared = false;
+    state->historyValid = false;
+    state->history = at::Tensor();
+    context = NULL;
+    owner = NULL;
+}
+
+vector<string> CGMLIntegrator::getKernelNames() {
+    return {IntegrateVerletStepKernel::Name()};
+}
+
+void CGMLIntegrator::prepare() {
+    if (state->prepared)
+        return;
+    torch::Device device = deviceForContext(*context, OWNER);
+    const System& system = context->getSystem();
+    bool periodic = usesPeriodicBox;
+    try {
+        periodic = periodic || system.usesPeriodicBoundaryConditions();
+    }
+    catch (const OpenMMException&) {
+        // A plugin force that does not report PBC: rely on the explicit flag.
+    }
+    try {
+        state->module.to(device);
+    }
+    catch (const c10::Error& e) {
+        throw OpenMMException(string("CGMLIntegrator: could not move the model to ") + device.str() + ": " + torchMessage(e));
+    }
+    if (state->history.defined())
+        state->history = state->history.to(device);
+    state->device = device;
+    state->periodic = periodic;
+    state->hasForces = system.getNumForces() > 0;
+    state->prepared = true;
+}
+
+static at::Tensor vec3ToTensor(const vector<Vec3>& v, at::ScalarType dtype, const torch::Device& device) {
+    at::Tensor t = torch::from_blob((void*) v.data(), {(int64_t) v.size(), 3}, torch::kDouble);
+    return t.to(device, dtype, false, true);
+}
+
+void CGMLIntegrator::rebuildHistoryFromContext() {
+    vector<Vec3> positions, velocities;
+    context->getPositions(positions);
+    context->getVelocities(velocities);
+    int k = historyLength;
+    vector<double> frames((size_t) k * numParticles * 3);
+    for (int j = 0; j < k; j++) {
+        double back = (k - 1 - j) * timestep;  // frame j lies (k-1-j) steps in the past
+        for (int i = 0; i < numParticles; i++)
+            for (int d = 0; d < 3; d++)
+                frames[((size_t) j * numParticles + i) * 3 + d] = positions[i][d] - back * velocities[i][d];
+    }
+    at::Tensor t = torch::from_blob(frames.data(), {k, numParticles, 3}, torch::kDouble);
+    state->history = t.to(state->device, state->dtype, false, true);
+    state->current = positions;
+    state->historyValid = true;
+}
+
+void CGMLIntegrator::setHistory(const vector<vector<Vec3> >& frames) {
+    if (context == NULL)
+        throw OpenMMException("CGMLIntegrator.setHistory: the integrator is not bound to a Context yet. "
+                              "Create the Context (or Simulation) and set its positions first, then call setHistory().");
+    if ((int) frames.size() != historyLength)
+        throw OpenMMException("CGMLIntegrator.setHistory: the model needs " + to_string(historyLength) +
+                              " frames (oldest first) but " + to_string(frames.size()) + " were given.");
+    vector<double> data((size_t) historyLength * numParticles * 3);
+    for (int j = 0; j < historyLength; j++) {
+        if ((int) frames[j].size() != numParticles)
+            throw OpenMMException("CGMLIntegrator.setHistory: frame " + to_string(j) + " has " +
+                                  to_string(frames[j].size()) + " positions but the model has " +
+                                  to_string(numParticles) + " beads.");
+        for (int i = 0; i < numParticles; i++)
+            for (int d = 0; d < 3; d++) {
+                double x = frames[j][i][d];
+                if (!std::isfinite(x))
+                    throw OpenMMException("CGMLIntegrator.setHistory: frame " + to_string(j) + ", bead " +
+                                          to_string(i) + " has a NaN or infinite coordinate.");
+                data[((size_t) j * numParticles + i) * 3 + d] = x;
+            }
+    }
+    prepare();
+    at::Tensor t = torch::from_blob(data.data(), {historyLength, numParticles, 3}, torch::kDouble);
+    const vector<Vec3>& last = frames[historyLength - 1];
+    vector<Vec3> velocities(numParticles);
+    if (historyLength > 1)
+        for (int i = 0; i < numParticles; i++)
+            velocities[i] = (last[i] - frames[historyLength - 2][i]) * (1.0 / timestep);
+    state->ownWrite = true;
+    try {
+        context->setPositions(last);
+        context->setVelocities(velocities);
+    }
+    catch (...) {
+        state->ownWrite = false;
+        throw;
+    }
+    state->ownWrite = false;
+    state->history = t.to(state->device, state->dtype, false, true);
+    state->current = last;
+    state->historyValid = true;
+    state->checkpointLoaded = false;
+}
+
+vector<vector<Vec3> > CGMLIntegrator::getHistory() {
+    if (context == NULL)
+        throw OpenMMException("CGMLIntegrator.getHistory: the integrator is not bound to a Context yet.");
+    prepare();
+    if (!state->historyValid)
+        rebuildHistoryFromContext();
+    at::Tensor h = state->history.to(torch::kCPU, torch::kDouble).contiguous();
+    const double* p = h.data_ptr<double>();
+    vector<vector<Vec3> > frames(historyLength, vector<Vec3>(numParticles));
+    for (int j = 0; j < historyLength; j++)
+        for (int i = 0; i < numParticles; i++) {
+            const double* x = p + ((size_t) j * numParticles + i) * 3;
+            frames[j][i] = Vec3(x[0], x[1], x[2]);
+        }
+    return frames;
+}
+
+void CGMLIntegrator::stateChanged(State::DataType changed) {
+    if (state->ownWrite)
+        return;
+    if (changed == State::Positions) {
+        if (state->checkpointLoaded && state->historyValid) {
+            vector<Vec3> positions;
+            context->getPositions(positions);
+            bool same = positions.size() == state->current.size();
+            for (size_t i = 0; same && i < positions.size(); i++) {
+                Vec3 d = positions[i] - state->current[i];
+                same = fabs(d[0]) <= 1e-6 && fabs(d[1]) <= 1e-6 && fabs(d[2]) <= 1e-6;
+            }
+            if (same)
+                return;
+            state->checkpointLoaded = false;
+        }
+        state->historyValid = false;
+    }
+    else if (changed == State::Velocities) {
+        if (state->checkpointLoaded)
+            return;
+        state->historyValid = false;
+    }
+}
+
+double CGMLIntegrator::computeKineticEnergy() {
+    vector<Vec3> velocities;
+    context->getVelocities(velocities);
+    const System& system = context->getSystem();
+    double energy = 0.0;
+    for (int i = 0; i < system.getNumParticles(); i++)
+        energy += 0.5 * system.getParticleMass(i) * velocities[i].dot(velocities[i]);
+    return energy;
+}
+
+void CGMLIntegrator::step(int steps) {
+    if (context == NULL)
+        throw OpenMMException("CGMLIntegrator: step() called before the integrator was bound to a Context. "
+                              "Create an openmm.Context or openmm.app.Simulation with it first.");
+    if (steps <= 0)
+        return;
+    prepare();
+    state->checkpointLoaded = false;
+    torch::NoGradGuard noGrad;
+    const int n = numParticles;
+    const torch::TensorOptions options = torch::TensorOptions().dtype(state->dtype).device(state->device);
+    vector<Vec3> forces, newPositions(n), velocities(n);
+    at::Tensor zeroForce = torch::zeros({n, 3}, options);
+    const double invDt = 1.0 / timestep;
+    for (int s = 0; s < steps; s++) {
+        context->updateContextState();
+        if (!state->historyValid)
+            rebuildHistoryFromContext();
+        const long long stepNumber = context->getStepCount() + 1;
+
+        // Inputs: external forces, noise, box.
+        at::Tensor external = zeroForce;
+        if (state->hasForces) {
+            context->calcForcesAndEnergy(true, false, getIntegrationForceGroups());
+            context->getForces(forces);
+            external = vec3ToTensor(forces, state->dtype, state->device);
+        }
+        at::Tensor noise;
+        if (noiseDraws > 0)
+            noise = at::randn({noiseDraws, n, 3}, state->generator, torch::TensorOptions().dtype(state->dtype));
+        else
+            noise = torch::zeros({0, n, 3}, torch::TensorOptions().dtype(state->dtype));
+        noise = noise.to(state->device);
+        at::Tensor box = torch::zeros({3, 3}, torch::kDouble);
+        if (state->periodic) {
+            Vec3 a, b, c;
+            context->getPeriodicBoxVectors(a, b, c);
+            double* p = box.data_ptr<double>();
+            for (int d = 0; d < 3; d++) {
+                p[d] = a[d];
+                p[3 + d] = b[d];
+                p[6 + d] = c[d];
+            }
+        }
+        box = box.to(state->device, state->dtype);
+
+        // Run the step module.
+        at::Tensor next;
+        try {
+            c10::IValue out = state->module.forward({state->history, noise, external, box});
+            if (!out.isTensor())
+                throw OpenMMException("CGMLIntegrator: the step module's forward() returned " + string(out.tagKind()) +
+                                      " instead of a Tensor of shape [N,3] (next positions in nm).");
+            next = out.toTensor();
+        }
+        catch (const c10::Error& e) {
+            throw OpenMMException("CGMLIntegrator: the step module failed at step " + to_string(stepNumber) +
+                                  "; the positions are those of the last good step. Details: " + torchMessage(e));
+        }
+        if (next.dim() != 2 || next.size(0) != n || next.size(1) != 3) {
+            ostringstream msg;
+            msg << "CGMLIntegrator: the step module returned a tensor of shape " << next.sizes()
+                << " but next positions must have shape [" << n << ", 3] (nm).";
+            throw OpenMMException(msg.str());
+        }
+        next = next.to(state->dtype);
+        at::Tensor hostNext = next.to(torch::kCPU, torch::kDouble).contiguous();
+        const double* p = hostNext.data_ptr<double>();
+        for (int i = 0; i < n; i++) {
+            const double* x = p + 3 * (size_t) i;
+            if (!std::isfinite(x[0]) || !std::isfinite(x[1]) || !std::isfinite(x[2]))
+                throw OpenMMException("CGMLIntegrator: the step module produced NaN or infinite positions at step " +
+                                      to_string(stepNumber) + " (bead " + to_string(i) + "). The step was refused; "
+                                      "the Context still holds the positions of step " + to_string(stepNumber - 1) +
+                                      ". Check the input structure and that the model matches this molecule.");
+            newPositions[i] = Vec3(x[0], x[1], x[2]);
+            velocities[i] = (newPositions[i] - state->current[i]) * invDt;
+        }
+        state->ownWrite = true;
+        try {
+            context->setPositions(newPositions);
+            context->setVelocities(velocities);
+        }
+        catch (...) {
+            state->ownWrite = false;
+            throw;
+        }
+        state->ownWrite = false;
+        if (historyLength > 1)
+            state->history = torch::cat({state->history.slice(0, 1), next.unsqueeze(0)}, 0);
+        else
+            state->history = next.unsqueeze(0).clone();
+        state->current.swap(newPositions);
+        newPositions.resize(n);
+        context->setTime(context->getTime() + timestep);
+        context->setStepCount(context->getStepCount() + 1);
+    }
+}
+
+// ---------------------------------------------------------------- checkpoints
+
+static void writeBytes(ostream& stream, const void* data, size_t size) {
+    stream.write((const char*) data, size);
+}
+
+template <class T>
+static void writeValue(ostream& stream, const T& value) {
+    writeBytes(stream, &value, sizeof(T));
+}
+
+template <class T>
+static T readValue(istream& stream) {
+    T value;
+    stream.read((char*) &value, sizeof(T));
+    if (!stream)
+        throw OpenMMException("CGMLIntegrator: the checkpoint is truncated or was not written by CGMLIntegrator.");
+    return value;
+}
+
+void CGMLIntegrator::createCheckpoint(ostream& stream) const {
+    stream.write("CGML", 4);
+    writeValue<int32_t>(stream, CHECKPOINT_VERSION);
+    writeValue<int32_t>(stream, historyLength);
+    writeValue<int32_t>(stream, numParticles);
+    // Generator state.
+    at::Tensor genState = state->generator.get_state().contiguous();
+    writeValue<int64_t>(stream, genState.numel());
+    writeBytes(stream, genState.data_ptr(), genState.numel());
+    // History (as float64: exact for float32 histories too) and the current frame.
+    int32_t valid = state->historyValid && state->history.defined() ? 1 : 0;
+    writeValue<int32_t>(stream, valid);
+    if (valid) {
+        at::Tensor h = state->history.to(torch::kCPU, torch::kDouble).contiguous();
+        writeBytes(stream, h.data_ptr<double>(), sizeof(double) * h.numel());
+        for (const Vec3& x : state->current) {
+            double xyz[3] = {x[0], x[1], x[2]};
+            writeBytes(stream, xyz, sizeof(xyz));
+        }
+    }
+}
+
+void CGMLIntegrator::loadCheckpoint(istream& stream) {
+    char magic[4];
+    stream.read(magic, 4);
+    if (!stream || memcmp(magic, "CGML", 4) != 0)
+        throw OpenMMException("CGMLIntegrator: the checkpoint was not written by a CGMLIntegrator.");
+    int version = readValue<int32_t>(stream);
+    if (version != CHECKPOINT_VERSION)
+        throw OpenMMException("CGMLIntegrator: unsupported checkpoint version " + to_string(version) + ".");
+    int k = readValue<int32_t>(stream);
+    int n = readValue<int32_t>(stream);
+    if (k != historyLength || n != numParticles)
+        throw OpenMMException("CGMLIntegrator: the checkpoint holds a history of " + to_string(k) + " frames x " +
+                              to_string(n) + " beads but this model needs " + to_string(historyLength) + " x " +
+                              to_string(numParticles) + ".");
+    int64_t genSize = readValue<int64_t>(stream);
+    if (genSize <= 0 || genSize > (1 << 20))
+        throw OpenMMException("CGMLIntegrator: corrupt random generator state in the checkpoint.");
+    at::Tensor genState = torch::empty({genSize}, torch::kUInt8);
+    stream.read((char*) genState.data_ptr(), genSize);
+    int valid = readValue<int32_t>(stream);
+    at::Tensor h;
+    vector<Vec3> current;
+    if (valid) {
+        h = torch::empty({k, n, 3}, torch::kDouble);
+        stream.read((char*) h.data_ptr<double>(), sizeof(double) * h.numel());
+        current.resize(n);
+        for (int i = 0; i < n; i++) {
+            double xyz[3];
+            stream.read((char*) xyz, sizeof(xyz));
+            current[i] = Vec3(xyz[0], xyz[1], xyz[2]);
+        }
+        if (!stream)
+            throw OpenMMException("CGMLIntegrator: the checkpoint is truncated.");
+    }
+    state->generator.set_state(genState);
+    if (context != NULL)
+        prepare();
+    if (valid) {
+        state->history = h.to(state->device, state->dtype);
+        state->current = current;
+        state->historyValid = true;
+        state->checkpointLoaded = true;
+    }
+    else {
+        state->historyValid = false;
+        state->checkpointLoaded = false;
+    }
+}
+
+} // namespace OpenMMCGML

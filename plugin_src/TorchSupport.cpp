@@ -1,0 +1,137 @@
+#include "TorchSupport.h"
+#include "openmm/Context.h"
+#include <torch/cuda.h>
+#include <sstream>
+
+using namespace OpenMM;
+using namespace std;
+
+namespace OpenMMCGML {
+
+string torchMessage(const c10::Error& e) {
+    string msg = e.what_without_backtrace();
+    // Keep the first few lines: TorchScript errors put the useful part first.
+    size_t pos = 0;
+    for (int line = 0; line < 12 && pos != string::npos; line++)
+        pos = msg.find('\n', pos + 1);
+    if (pos != string::npos)
+        msg = msg.substr(0, pos) + "\n...";
+    return msg;
+}
+
+torch::jit::Module loadTorchScript(const string& bytes, const string& owner) {
+    if (bytes.empty())
+        throw OpenMMException(owner + ": the model is empty (0 bytes). Pass a TorchScript file "
+                              "written by torch.jit.save, its bytes, or a torch.jit.ScriptModule.");
+    istringstream stream(bytes);
+    torch::jit::Module module;
+    try {
+        module = torch::jit::load(stream, torch::kCPU);
+    }
+    catch (const c10::Error& e) {
+        throw OpenMMException(owner + ": the model could not be loaded as a TorchScript module "
+                              "(is it a file written by torch.jit.save? pickled state_dicts and "
+                              "torch.save checkpoints are not TorchScript). Details: " + torchMessage(e));
+    }
+    catch (const std::exception& e) {
+        throw OpenMMException(owner + ": the model could not be loaded as a TorchScript module "
+                              "(is it a file written by torch.jit.save?). Details: " + string(e.what()));
+    }
+    module.eval();
+    return module;
+}
+
+int64_t intAttribute(const torch::jit::Module& module, const string& name, const string& owner) {
+    if (!module.hasattr(name))
+        throw OpenMMException(owner + ": the TorchScript module has no attribute '" + name +
+                              "'. A step module must define history_length, noise_draws, "
+                              "timestep_ps and num_particles (see docs/CONTRACTS.md).");
+    c10::IValue value = module.attr(name);
+    if (value.isInt())
+        return value.toInt();
+    if (value.isBool())
+        return value.toBool() ? 1 : 0;
+    throw OpenMMException(owner + ": the module attribute '" + name + "' must be an int, found " +
+                          value.tagKind() + ".");
+}
+
+double floatAttribute(const torch::jit::Module& module, const string& name, const string& owner) {
+    if (!module.hasattr(name))
+        throw OpenMMException(owner + ": the TorchScript module has no attribute '" + name +
+                              "'. A step module must define history_length, noise_draws, "
+                              "timestep_ps and num_particles (see docs/CONTRACTS.md).");
+    c10::IValue value = module.attr(name);
+    if (value.isDouble())
+        return value.toDouble();
+    if (value.isInt())
+        return (double) value.toInt();
+    if (value.isTensor() && value.toTensor().numel() == 1)
+        return value.toTensor().item<double>();
+    throw OpenMMException(owner + ": the module attribute '" + name + "' must be a float, found " +
+                          value.tagKind() + ".");
+}
+
+at::ScalarType moduleDtype(const torch::jit::Module& module, const string& owner) {
+    if (module.hasattr("precision")) {
+        c10::IValue value = module.attr("precision");
+        if (!value.isString())
+            throw OpenMMException(owner + ": the module attribute 'precision' must be the string "
+                                  "'float32' or 'float64'.");
+        string p = value.toStringRef();
+        if (p == "float32" || p == "single")
+            return at::kFloat;
+        if (p == "float64" || p == "double")
+            return at::kDouble;
+        throw OpenMMException(owner + ": the module attribute 'precision' is '" + p +
+                              "'; use 'float32' or 'float64'.");
+    }
+    for (const at::Tensor& p : module.parameters())
+        if (p.is_floating_point())
+            return p.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    for (const at::Tensor& b : module.buffers())
+        if (b.is_floating_point())
+            return b.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+    return at::kFloat;
+}
+
+void checkForwardArguments(const torch::jit::Module& module, size_t numArgs, const string& owner,
+                           const string& expected) {
+    auto method = module.find_method("forward");
+    if (!method.has_value())
+        throw OpenMMException(owner + ": the TorchScript module has no forward() method; expected " + expected);
+    const c10::FunctionSchema& schema = method->function().getSchema();
+    size_t n = schema.arguments().size();
+    if (n > 0 && schema.arguments()[0].name() == "self")
+        n--;
+    if (n != numArgs) {
+        ostringstream msg;
+        msg << owner << ": the module's forward() takes " << n << " argument(s) but " << numArgs
+            << " are required: " << expected << ". Found: " << schema;
+        throw OpenMMException(msg.str());
+    }
+}
+
+torch::Device deviceForContext(ContextImpl& context, const string& owner) {
+    const string& name = context.getPlatform().getName();
+    if (name != "CUDA")
+        return torch::Device(torch::kCPU);
+    if (!torch::cuda::is_available())
+        throw OpenMMException(owner + ": the Context runs on OpenMM's CUDA platform but the installed "
+                              "torch cannot use CUDA (CPU-only build or no visible GPU). Install a CUDA "
+                              "build of torch, or use the CPU platform.");
+    int index = 0;
+    try {
+        string value = context.getPlatform().getPropertyValue(context.getOwner(), "DeviceIndex");
+        size_t comma = value.find(',');
+        if (comma != string::npos)
+            value = value.substr(0, comma);
+        if (!value.empty())
+            index = stoi(value);
+    }
+    catch (const std::exception&) {
+        index = 0;
+    }
+    return torch::Device(torch::kCUDA, (c10::DeviceIndex) index);
+}
+
+} // namespace OpenMMCGML
