@@ -21,6 +21,8 @@ import scipy.sparse as sp
 from openmm_cgml.utils import atomic_write
 
 FORMAT_NAME = "openmm-cgml-mapping"
+#: element given to bead particles in :attr:`BeadMapping.topology` (for file readers only)
+BEAD_PSEUDO_ELEMENT = app.element.carbon
 FORMAT_VERSION = 1
 
 _BOND_TYPE_BY_NAME = {
@@ -105,7 +107,11 @@ def build_bead_topology(
 ) -> app.Topology:
     """One particle per bead, inside the chain and residue of the bead's first atom.
 
-    Bead ``b`` is atom ``b`` of the returned topology (element None). A new residue starts
+    Bead ``b`` is atom ``b`` of the returned topology. Its element is carbon as a *pseudo
+    element*: PDB/DCD files written by any OpenMM reporter then read back alike in mdtraj,
+    VMD and PyMOL (with no element, OpenMM writes ``EP`` and readers guess from the name,
+    e.g. calcium for a one-bead residue named CA). Bead masses are
+    :attr:`BeadMapping.bead_masses`, never the element's. A new residue starts
     whenever the owning residue of consecutive beads changes, so chains and residues (names,
     ids) are kept and a PDB/DCD written from a CG run opens in mdtraj, VMD and PyMOL.
     """
@@ -133,7 +139,7 @@ def build_bead_topology(
         if res.index != cur_res_key:
             residue = top.addResidue(res.name, chain, res.id, res.insertionCode)
             cur_res_key = res.index
-        beads.append(top.addAtom(bead_atom_names[b], None, residue))
+        beads.append(top.addAtom(bead_atom_names[b], BEAD_PSEUDO_ELEMENT, residue))
     for i, j in cg_bonds:
         top.addBond(beads[int(i)], beads[int(j)])
     box = atom_topology.getPeriodicBoxVectors()

@@ -115,8 +115,8 @@ def read_source(source: Any) -> tuple[app.Topology, np.ndarray, str, list[str]]:
             reader = app.PDBFile(str(path)) if kind == "pdb" else app.PDBxFile(str(path))
         except Exception as exc:  # openmm raises many types for malformed text
             raise ValueError(
-                f"{path} could not be read as a {'PDB' if kind == 'pdb' else 'PDBx/mmCIF'} "
-                f"structure: {exc}"
+                f"{path} is not a readable {'PDB' if kind == 'pdb' else 'PDBx/mmCIF'} "
+                f"structure ({type(exc).__name__}: {exc})"
             ) from None
         top = reader.topology
         if top.getNumAtoms() == 0:

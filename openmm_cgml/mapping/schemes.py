@@ -105,9 +105,12 @@ def _bead_type_name(members: np.ndarray, atoms: Sequence[app.topology.Atom]) -> 
 
 
 def _names_for_beads(
-    atom_to_bead: np.ndarray, atoms: Sequence[app.topology.Atom], prefix: str = "B"
+    atom_to_bead: np.ndarray, atoms: Sequence[app.topology.Atom], prefix: str = "C"
 ) -> list[str]:
-    """Particle names ``B1``, ``B2``... numbered within the residue of each bead's first atom."""
+    """Particle names ``C1``, ``C2``... numbered within the residue of each bead's first atom.
+
+    Names starting with C make PDB readers (mdtraj, VMD, PyMOL) guess carbon for the beads.
+    """
     num_beads = int(atom_to_bead.max()) + 1
     first = np.full(num_beads, len(atom_to_bead), dtype=np.int64)
     np.minimum.at(first, atom_to_bead, np.arange(len(atom_to_bead)))
@@ -434,7 +437,7 @@ def residue_scheme(
     type_names: list[str] = []
     first = np.full(len(old_of_new), n, dtype=np.int64)
     np.minimum.at(first, new, np.arange(n))
-    graph_names = _names_for_beads(new, atoms, prefix="G")
+    graph_names = _names_for_beads(new, atoms, prefix="C")
     for b in range(len(old_of_new)):
         kind = bead_kind[int(old_of_new[b])]
         atom = atoms[int(first[b])]
@@ -444,7 +447,8 @@ def residue_scheme(
             atom_names.append({"protein": "CA", "nucleic": "P"}.get(rkind, "CG"))
             type_names.append(resname)
         elif kind in ("BB", "SC"):
-            atom_names.append(kind)
+            # CA/CB: read as carbon by every PDB reader, and CA traces draw as cartoons
+            atom_names.append("CA" if kind == "BB" else "CB")
             type_names.append(f"{resname}:{kind}")
         else:
             atom_names.append(graph_names[b])
@@ -463,7 +467,7 @@ def graph_scheme(
     """Balanced connected clusters of the whole bonded graph (see :func:`graph_partition`)."""
     atoms = list(topology.atoms())
     labels = graph_partition(len(atoms), bonds, atoms_per_bead, seed=seed, method=method)
-    names = _names_for_beads(labels, atoms, prefix="B")
+    names = _names_for_beads(labels, atoms, prefix="C")
     types = _cluster_type_names(labels, atoms)
     return SchemeResult(labels, names, types, [])
 
@@ -512,6 +516,6 @@ def custom_scheme(
         if require_connected:
             raise ValueError(msg)
         notes.append(msg)
-    names = _names_for_beads(arr, atoms, prefix="X")
+    names = _names_for_beads(arr, atoms, prefix="C")
     types = _cluster_type_names(arr, atoms)
     return SchemeResult(arr, names, types, notes)

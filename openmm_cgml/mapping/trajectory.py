@@ -59,27 +59,83 @@ def _apply(weights: sp.csr_matrix, xyz: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.moveaxis(np.asarray(out).reshape(-1, t, 3), 0, 1))
 
 
-def _make_whole(traj: Any, mapping: BeadMapping) -> Any:
-    """Make molecules whole across periodic boundaries (mdtraj), using the mapping's bonds."""
-    if traj.unitcell_vectors is None:
-        return traj
-    import mdtraj
+def _whole_levels(mapping: BeadMapping, n_traj_atoms: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Breadth-first spanning-tree edges of every molecule, grouped by depth.
 
-    n = traj.n_atoms
-    if n == mapping.num_atoms:
-        bonds = mapping.atom_bonds
+    Returns ``[(parents, children), ...]`` (trajectory atom indices); processing the levels in
+    order places each child next to an already placed parent.
+    """
+    cache = mapping.__dict__.setdefault("_whole_levels_cache", {})
+    if n_traj_atoms in cache:
+        return cache[n_traj_atoms]
+    from scipy.sparse.csgraph import breadth_first_order
+
+    from openmm_cgml.mapping.schemes import adjacency_matrix
+
+    n = mapping.num_atoms
+    adj = adjacency_matrix(n, mapping.atom_bonds)
+    depth = np.full(n, -1, dtype=np.int64)
+    parent = np.full(n, -1, dtype=np.int64)
+    for root in range(n):
+        if depth[root] >= 0:
+            continue
+        order, pred = breadth_first_order(adj, root, directed=False, return_predecessors=True)
+        depth[root] = 0
+        for v in order[1:]:
+            parent[v] = pred[v]
+            depth[v] = depth[pred[v]] + 1
+    if n_traj_atoms == mapping.num_atoms:
+        index = np.arange(n)
     else:
-        src = mapping.source_atoms
-        ok = (src[mapping.atom_bonds[:, 0]] >= 0) & (src[mapping.atom_bonds[:, 1]] >= 0)
-        bonds = src[mapping.atom_bonds[ok]]
-    top_bonds = np.array([[b[0].index, b[1].index] for b in traj.topology.bonds], dtype=np.int64)
-    all_bonds = np.concatenate([bonds.reshape(-1, 2), top_bonds.reshape(-1, 2)]) \
-        if len(top_bonds) else bonds.reshape(-1, 2)
-    if len(all_bonds) == 0:
-        return traj
-    all_bonds = np.unique(np.sort(all_bonds, axis=1), axis=0).astype(np.int32)
-    del mdtraj
-    return traj.make_molecules_whole(inplace=False, sorted_bonds=all_bonds)
+        index = mapping.source_atoms
+    levels = []
+    for d in range(1, int(depth.max()) + 1 if n else 1):
+        child = np.flatnonzero(depth == d)
+        par = parent[child]
+        ok = (index[child] >= 0) & (index[par] >= 0)
+        if ok.any():
+            levels.append((index[par[ok]], index[child[ok]]))
+    cache[n_traj_atoms] = levels
+    return levels
+
+
+def _minimum_image(d: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """Shortest periodic image of vectors ``d`` [T, m, 3] for boxes [T, 3, 3] (rows a, b, c;
+    OpenMM's reduced triclinic form: a along x, b in the xy plane)."""
+    for k in (2, 1, 0):
+        vec = box[:, k, :]  # [T, 3]
+        length = box[:, k, k]  # [T]
+        shift = np.round(d[..., k] / length[:, None])  # [T, m]
+        d = d - shift[..., None] * vec[:, None, :]
+    return d
+
+
+def unwrap_molecules(
+    mapping: BeadMapping, xyz: np.ndarray, box: np.ndarray | None
+) -> np.ndarray:
+    """Unwrap molecules across periodic boundaries (in place on a float copy).
+
+    Args:
+        xyz: ``[T, n, 3]`` nm, ``n`` = mapped or input atoms of ``mapping``.
+        box: ``[3, 3]`` or ``[T, 3, 3]`` box vectors (rows) in nm, or None (returns ``xyz``).
+
+    Each atom is moved to the periodic image nearest its bonded parent in a breadth-first
+    spanning tree of its molecule, level by level (vectorised over frames and atoms).
+    """
+    if box is None:
+        return xyz
+    box = np.asarray(box, dtype=np.float64)
+    if box.ndim == 2:
+        box = np.broadcast_to(box, (xyz.shape[0], 3, 3))
+    if box.shape != (xyz.shape[0], 3, 3):
+        raise ValueError(f"box must be [3, 3] or [T, 3, 3] nm, got {box.shape}")
+    if not np.all(np.diagonal(box, axis1=1, axis2=2) > 0):
+        return xyz
+    out = np.array(xyz, dtype=np.float64, copy=True)
+    for parents, children in _whole_levels(mapping, xyz.shape[1]):
+        d = out[:, children] - out[:, parents]
+        out[:, children] = out[:, parents] + _minimum_image(d, box)
+    return out
 
 
 def iter_bead_frames(
@@ -87,21 +143,26 @@ def iter_bead_frames(
     traj_or_path: Any,
     *,
     top: Any = None,
+    box: Any = None,
     chunk: int = 1000,
     stride: int = 1,
     make_whole: bool = True,
 ) -> Iterator[np.ndarray]:
-    """Yield float32-compatible float64 arrays [t, B, 3] (nm), chunk by chunk (streaming).
+    """Yield bead frames ``[t, B, 3]`` (float64, nm) chunk by chunk (streaming).
 
     Args:
-        traj_or_path: ``mdtraj.Trajectory``, positions array ``[T, n, 3]`` nm (numpy or
-            Quantity), or a trajectory file path (DCD, XTC, HDF5, ... anything
-            ``mdtraj.iterload`` reads; ``top`` gives its topology: a PDB path,
-            ``mdtraj.Topology`` or ``openmm.app.Topology``; default: the mapping's
-            all-atom topology).
-        chunk: frames per chunk (memory ~ chunk * n * 3 * 4 bytes).
-        stride: read every ``stride``-th frame.
-        make_whole: make molecules whole across periodic boundaries first (needs box vectors).
+        traj_or_path: ``mdtraj.Trajectory``, positions ``[T, n, 3]`` nm (numpy or Quantity), or
+            a trajectory file (DCD, XTC, TRR, NetCDF, HDF5, ... anything ``mdtraj.iterload``
+            reads). ``n`` is either ``mapping.num_atoms`` (the cleaned, mapped atoms) or
+            ``mapping.source_num_atoms`` (every atom of the input, e.g. with solvent).
+        top: topology for files without one (PDB path, ``mdtraj.Topology`` or
+            ``openmm.app.Topology``); default: the mapping's topology, or a bare one when the
+            file holds all input atoms.
+        box: box vectors ``[3, 3]`` or ``[T, 3, 3]`` nm for array input (files and mdtraj
+            trajectories carry their own).
+        chunk: frames per chunk (memory ~ ``chunk * n * 3 * 4`` bytes).
+        stride: use every ``stride``-th frame.
+        make_whole: make molecules whole across periodic boundaries first (when there is a box).
     """
     import mdtraj
 
@@ -116,7 +177,7 @@ def iter_bead_frames(
             iterator = mdtraj.iterload(str(path), top=md_top, chunk=chunk, stride=stride)
             for piece in iterator:
                 yield _map_md(mapping, piece, make_whole)
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, TypeError, KeyError) as exc:
             raise ValueError(f"{path}: could not read trajectory: {exc}") from None
         return
     if isinstance(traj_or_path, mdtraj.Trajectory):
@@ -130,29 +191,67 @@ def iter_bead_frames(
     if xyz.ndim != 3 or xyz.shape[2] != 3:
         raise ValueError(f"map_trajectory: positions must be [T, n, 3] nm, got {xyz.shape}")
     xyz = xyz[::stride]
+    if box is not None:
+        box = _as_nm_array(box)
+        if box.ndim == 3:
+            box = box[::stride]
     w = _selection_matrix(mapping, xyz.shape[1])
     for s in range(0, xyz.shape[0], chunk):
-        yield _apply(w, xyz[s:s + chunk])
+        piece = xyz[s:s + chunk]
+        if make_whole and box is not None:
+            piece = unwrap_molecules(mapping, piece, box if box.ndim == 2 else box[s:s + chunk])
+        yield _apply(w, piece)
+
+
+def _file_num_atoms(path: Path) -> int | None:
+    import mdtraj
+
+    try:
+        with mdtraj.open(str(path)) as fh:
+            first = fh.read(n_frames=1)
+    except Exception:  # noqa: BLE001 - unknown format: let iterload report it
+        return None
+    xyz = first[0] if isinstance(first, tuple) else first
+    xyz = np.asarray(xyz)
+    return int(xyz.shape[1]) if xyz.ndim == 3 else None
 
 
 def _mdtraj_topology(mapping: BeadMapping, top: Any, path: Path) -> Any:
     import mdtraj
     import openmm.app as app
 
-    if top is None:
-        if path.suffix.lower() in (".h5", ".pdb", ".gro", ".lh5"):
-            return None
+    if top is not None:
+        if isinstance(top, app.Topology):
+            return mdtraj.Topology.from_openmm(top)
+        if isinstance(top, (str, os.PathLike)):
+            if not Path(top).is_file():
+                raise FileNotFoundError(f"topology file {top} does not exist")
+            return mdtraj.load_topology(str(top))
+        return top
+    if path.suffix.lower() in (".h5", ".pdb", ".gro", ".lh5", ".pdb.gz"):
+        return None  # the file carries its own topology
+    n = _file_num_atoms(path)
+    if n is None or n == mapping.num_atoms:
         return mdtraj.Topology.from_openmm(mapping.atom_topology)
-    if isinstance(top, app.Topology):
-        return mdtraj.Topology.from_openmm(top)
-    return top
+    if n == mapping.source_num_atoms:
+        bare = mdtraj.Topology()
+        chain = bare.add_chain()
+        res = bare.add_residue("UNK", chain)
+        for _ in range(n):
+            bare.add_atom("X", mdtraj.element.virtual, res)
+        return bare
+    raise ValueError(
+        f"{path}: the trajectory has {n} atoms; the mapping has {mapping.num_atoms} mapped and "
+        f"{mapping.source_num_atoms} input atoms (pass top= for its topology)"
+    )
 
 
-def _map_md(mapping: BeadMapping, traj: Any, make_whole: bool) -> np.ndarray:
-    if make_whole:
-        traj = _make_whole(traj, mapping)
+def _map_md(mapping: BeadMapping, traj: Any, whole: bool) -> np.ndarray:
     w = _selection_matrix(mapping, traj.n_atoms)
-    return _apply(w, traj.xyz)
+    xyz = traj.xyz
+    if whole and traj.unitcell_vectors is not None:
+        xyz = unwrap_molecules(mapping, xyz, traj.unitcell_vectors)
+    return _apply(w, xyz)
 
 
 def map_trajectory(
@@ -160,6 +259,7 @@ def map_trajectory(
     traj_or_path: Any,
     *,
     top: Any = None,
+    box: Any = None,
     chunk: int = 1000,
     stride: int = 1,
     make_whole: bool = True,
@@ -175,7 +275,8 @@ def map_trajectory(
     trajectory has to fit in memory.
     """
     pieces = [p.astype(dtype, copy=False) for p in iter_bead_frames(
-        mapping, traj_or_path, top=top, chunk=chunk, stride=stride, make_whole=make_whole
+        mapping, traj_or_path, top=top, box=box, chunk=chunk, stride=stride,
+        make_whole=make_whole,
     )]
     if not pieces:
         return np.zeros((0, mapping.num_beads, 3), dtype=dtype)

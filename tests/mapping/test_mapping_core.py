@@ -89,7 +89,7 @@ def test_residue_sidechain(villin_path):
     ngly = sum(r.name == "GLY" for r in m.atom_topology.residues())
     assert m.num_beads == 2 * 35 - ngly
     names = [a.name for a in m.topology.atoms()]
-    assert names[:2] == ["BB", "SC"]
+    assert names[:2] == ["CA", "CB"]
     # backbone bead holds N, CA, C, O of its residue
     atoms = list(m.atom_topology.atoms())
     bb0 = {atoms[i].name for i in np.flatnonzero(m.atom_to_bead == 0)}
