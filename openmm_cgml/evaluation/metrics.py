@@ -1,0 +1,357 @@
+"""Metrics from bead trajectories: per molecule, CG vs reference, and across molecules.
+
+This part needs no model: it compares any two sets of bead trajectories (e.g. reference MD
+vs CG rollouts, or two reference runs). Definitions (all stated in the report too):
+
+* **Rg**: mass-weighted radius of gyration of the beads (nm), averaged over all frames of
+  all runs (after ``discard_frames``).
+* **Rg^2 relaxation time** (ps): relaxation time of the Rg^2 series
+  (:func:`openmm_cgml.analysis.relaxation_time`; default: integrated ACF with Sokal's window
+  c = 5; the ACF is averaged over the runs of a molecule). Also the exponential-fit estimate.
+* **collision rate**: fraction of bead-steps where a bead has a non-bonded partner closer than
+  ``collision_threshold_nm`` (0.1 nm). For rollouts it is measured on every model step (the
+  rollout stores it); otherwise on the stored frames.
+* **stable**: a rollout that finished all its steps without a collision or a blow-up.
+* **distributions**: JS divergence (base 2, in [0, 1]) of Rg, bond-length and bond-angle
+  histograms; TICA (fitted on the reference, distance features) free-energy surface JS.
+* **across molecules**: r^2 (coefficient of determination against the identity line),
+  squared Pearson correlation and MAE of mean Rg and of the Rg^2 relaxation time.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from openmm_cgml import analysis as A
+from openmm_cgml.evaluation.data import Trajectories
+
+__all__ = [
+    "EvaluationSettings",
+    "SystemObservables",
+    "observe",
+    "compare",
+    "aggregate",
+    "evaluate_sets",
+]
+
+
+@dataclass
+class EvaluationSettings:
+    """How trajectories are compared (units: nm, ps)."""
+
+    collision_threshold_nm: float = A.DEFAULT_COLLISION_THRESHOLD_NM
+    tau_method: str = "integrated"
+    tau_window: str = "sokal"
+    discard_frames: int = 0
+    contact_cutoff_nm: float = 1.0
+    rg_bins: int = 50
+    dist_bins: int = 60
+    tica_lag_frames: int = 10
+    tica_max_pairs: int = 300
+    fes_bins: int = 30
+    max_fes_frames: int = 20_000
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SystemObservables:
+    """Observables of one molecule (JSON scalars in ``summary``; arrays for plots)."""
+
+    name: str
+    summary: dict[str, Any]
+    rg: list[np.ndarray]  # per run [T] nm
+    rg2_acf: np.ndarray  # [lags]
+    dt_ps: float
+    bond_lengths: np.ndarray  # flattened, nm
+    bond_angles: np.ndarray  # flattened, rad
+    contact_map: np.ndarray  # [N, N]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _sample_rows(x: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.ndarray:
+    if len(x) <= max_rows:
+        return x
+    return x[np.sort(rng.choice(len(x), size=max_rows, replace=False))]
+
+
+def observe(traj: Trajectories, settings: EvaluationSettings | None = None) -> SystemObservables:
+    """Compute the observables of one molecule's runs (see the module docstring)."""
+    s = settings or EvaluationSettings()
+    t = traj.discard(s.discard_frames)
+    rng = np.random.default_rng(s.seed)
+    finite_runs = [r for r in t.runs if np.isfinite(r).all()]
+    bad_runs = len(t.runs) - len(finite_runs)
+    runs = finite_runs or [np.nan_to_num(r) for r in t.runs]
+    rg = [np.atleast_1d(A.radius_of_gyration(r, t.masses)) for r in runs]
+    rg_all = np.concatenate(rg)
+    # Rg^2 relaxation: runs of equal length share an ACF; use the longest equal-length group
+    lengths = np.array([len(r) for r in rg])
+    common = int(np.max(lengths))
+    series = np.stack([r**2 for r in rg if len(r) == common])
+    tau: dict[str, Any] = {}
+    acf = np.ones(1)
+    if common >= 8 and np.std(series) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            est = A.estimate_relaxation_time(
+                series, t.dt_ps, method=s.tau_method, window=s.tau_window
+            )
+            other = "exp_fit" if s.tau_method == "integrated" else "integrated"
+            est2 = A.estimate_relaxation_time(series, t.dt_ps, method=other, window=s.tau_window)
+        acf = A.autocorrelation(series, max_lag=max(1, common // 2))
+        tau = {
+            "rg2_tau_ps": est.tau,
+            "rg2_tau_stderr_ps": _finite(est.stderr),
+            "rg2_tau_converged": est.converged,
+            "rg2_tau_window_frames": est.window,
+            "rg2_tau_run_lengths_in_tau": est.samples_per_tau,
+            f"rg2_tau_{other}_ps": est2.tau,
+        }
+    else:
+        tau = {"rg2_tau_ps": None, "rg2_tau_converged": False}
+    # collisions on stored frames
+    col_frames = float(
+        np.mean(
+            [
+                A.collision_rate(r, s.collision_threshold_nm, t.bonds, bond_separation=1)
+                for r in runs
+            ]
+        )
+    )
+    # bonded geometry
+    angles_idx = A.angle_triples(t.bonds, t.num_beads)
+    sub = [_sample_rows(r, 2000, rng) for r in runs]
+    bl = (
+        np.concatenate([A.bond_lengths(r, t.bonds).ravel() for r in sub])
+        if len(t.bonds)
+        else (np.zeros(0))
+    )
+    ba = (
+        np.concatenate([A.bond_angles(r, angles_idx).ravel() for r in sub])
+        if len(angles_idx)
+        else np.zeros(0)
+    )
+    cmap = A.contact_map(np.concatenate(sub), cutoff=s.contact_cutoff_nm)
+    summary: dict[str, Any] = {
+        "num_beads": t.num_beads,
+        "num_runs": len(t.runs),
+        "num_runs_nonfinite": bad_runs,
+        "frames": int(sum(len(r) for r in runs)),
+        "frame_spacing_ps": t.dt_ps,
+        "simulated_time_ps": float(sum(len(r) for r in runs) * t.dt_ps),
+        "rg_mean_nm": float(rg_all.mean()),
+        "rg_std_nm": float(rg_all.std()),
+        "rg_run_means_nm": [float(r.mean()) for r in rg],
+        **tau,
+        "collision_rate_stored_frames": col_frames,
+    }
+    if len(bl):
+        summary["bond_length_mean_nm"] = float(bl.mean())
+        summary["bond_length_max_nm"] = float(bl.max())
+    if traj.stability is not None and all(x is not None for x in traj.stability):
+        st = traj.stability
+        summary["stable_fraction"] = float(np.mean([bool(x["stable"]) for x in st]))
+        steps = np.array([x.get("steps_checked", 0) for x in st], dtype=np.float64)
+        cols = np.array([x.get("collided_bead_steps", 0) for x in st], dtype=np.float64)
+        if steps.sum() > 0:
+            summary["collision_rate"] = float(cols.sum() / (steps.sum() * t.num_beads))
+        summary["stability"] = st
+    summary.setdefault("collision_rate", col_frames)
+    extra: dict[str, Any] = {}
+    if t.kind == "protein" and t.native is not None:
+        r = np.concatenate(sub)
+        extra["rmsd_nm"] = A.rmsd(r, t.native, t.masses)
+        try:
+            extra["q"] = A.fraction_native_contacts(r, t.native)
+            summary["q_mean"] = float(np.mean(extra["q"]))
+        except ValueError:
+            pass
+        summary["rmsd_mean_nm"] = float(np.mean(extra["rmsd_nm"]))
+    return SystemObservables(t.name, summary, rg, acf, t.dt_ps, bl, ba, cmap, extra)
+
+
+def compare(
+    cg: Trajectories,
+    ref: Trajectories,
+    obs_cg: SystemObservables | None = None,
+    obs_ref: SystemObservables | None = None,
+    settings: EvaluationSettings | None = None,
+) -> dict[str, Any]:
+    """Distribution-level agreement of one molecule: CG vs reference.
+
+    Returns JSON scalars (JS divergences, contact-map MAE, Rg error, tau ratio) and, under the
+    key ``"_fes"``, the :class:`openmm_cgml.analysis.FESComparison` (arrays, for plots).
+    """
+    s = settings or EvaluationSettings()
+    if cg.num_beads != ref.num_beads:
+        raise ValueError(
+            f"{cg.name}: CG runs have {cg.num_beads} beads but the reference has {ref.num_beads}"
+        )
+    oc = obs_cg or observe(cg, s)
+    orf = obs_ref or observe(ref, s)
+    out: dict[str, Any] = {}
+    rc, rr = np.concatenate(oc.rg), np.concatenate(orf.rg)
+    out["rg_js"] = A.distribution_divergence(rc, rr, bins=s.rg_bins)
+    out["rg_mean_error_nm"] = float(rc.mean() - rr.mean())
+    if len(oc.bond_lengths) and len(orf.bond_lengths):
+        out["bond_length_js"] = A.distribution_divergence(
+            oc.bond_lengths, orf.bond_lengths, bins=s.dist_bins
+        )
+    if len(oc.bond_angles) and len(orf.bond_angles):
+        out["bond_angle_js"] = A.distribution_divergence(
+            oc.bond_angles, orf.bond_angles, bins=s.dist_bins, range=(0.0, math.pi)
+        )
+    out["contact_map_mae"] = float(np.mean(np.abs(oc.contact_map - orf.contact_map)))
+    tc, tr = oc.summary.get("rg2_tau_ps"), orf.summary.get("rg2_tau_ps")
+    if tc and tr:
+        out["rg2_tau_ratio"] = float(tc / tr)
+    # TICA free-energy surface (fitted on the reference)
+    rng = np.random.default_rng(s.seed)
+    try:
+        pairs = A.select_distance_pairs(
+            ref.num_beads, max_pairs=s.tica_max_pairs, min_separation=2, seed=s.seed
+        )
+        ref_runs = ref.discard(s.discard_frames).runs
+        cg_runs = [r for r in cg.discard(s.discard_frames).runs if np.isfinite(r).all()]
+        lag = max(1, min(s.tica_lag_frames, min(len(r) for r in ref_runs) // 4))
+        feats_ref = [A.distance_features(r, pairs) for r in ref_runs]
+        model = A.fit_tica(feats_ref, lagtime=lag, dim=2)
+        p_ref = np.concatenate([model.transform(f) for f in feats_ref])
+        p_cg = np.concatenate([model.transform(A.distance_features(r, pairs)) for r in cg_runs])
+        if p_ref.shape[1] >= 2 and len(p_cg):
+            fes = A.compare_free_energy_surfaces(
+                _sample_rows(p_cg, s.max_fes_frames, rng),
+                _sample_rows(p_ref, s.max_fes_frames, rng),
+                bins=s.fes_bins,
+            )
+            out["fes_js"] = fes.js
+            out["fes_js_tic1"], out["fes_js_tic2"] = fes.js_1d
+            out["tica_lag_frames"] = lag
+            out["_fes"] = fes
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        out["fes_error"] = str(exc)
+    if "q" in oc.extra and "q" in orf.extra:
+        out["q_js"] = A.distribution_divergence(oc.extra["q"], orf.extra["q"], range=(0.0, 1.0))
+    if "rmsd_nm" in oc.extra and "rmsd_nm" in orf.extra:
+        out["rmsd_js"] = A.distribution_divergence(oc.extra["rmsd_nm"], orf.extra["rmsd_nm"])
+    return out
+
+
+def _score(pred: list[float], ref: list[float]) -> dict[str, Any]:
+    p = np.asarray(pred, dtype=np.float64)
+    r = np.asarray(ref, dtype=np.float64)
+    ok = np.isfinite(p) & np.isfinite(r)
+    p, r = p[ok], r[ok]
+    res: dict[str, Any] = {"n": int(ok.sum())}
+    if len(p) >= 1:
+        res["mae"] = A.mae(p, r)
+        res["mean_relative_error"] = float(np.mean(np.abs(p - r) / np.abs(r)))
+    if len(p) >= 2 and np.std(r) > 0:
+        res["r2"] = A.r2_score(p, r)
+        if np.std(p) > 0:
+            res["pearson_r2"] = A.pearson_r2(p, r)
+    return res
+
+
+def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Scores across molecules from ``{name: {"cg": summary, "reference": summary}}``.
+
+    r^2 (coefficient of determination, CG predicting the reference, identity line), squared
+    Pearson r and MAE of mean Rg (nm) and of the Rg^2 relaxation time (ps); mean collision
+    rate; fraction of stable rollouts over all rollouts.
+    """
+    names = sorted(systems)
+    rg_p = [systems[n]["cg"]["rg_mean_nm"] for n in names]
+    rg_r = [systems[n]["reference"]["rg_mean_nm"] for n in names]
+
+    def _tau(d: dict[str, Any]) -> float:
+        v = d.get("rg2_tau_ps")
+        return float(v) if v is not None else math.nan
+
+    tau_p = [_tau(systems[n]["cg"]) for n in names]
+    tau_r = [_tau(systems[n]["reference"]) for n in names]
+    out: dict[str, Any] = {
+        "num_systems": len(names),
+        "rg_mean": {**_score(rg_p, rg_r), "unit": "nm"},
+        "rg2_tau": {**_score(tau_p, tau_r), "unit": "ps"},
+        "rg2_tau_log": {**_score(np.log(tau_p).tolist(), np.log(tau_r).tolist()), "unit": "ln ps"},
+        "reference_tau_converged_fraction": float(
+            np.mean([bool(systems[n]["reference"].get("rg2_tau_converged")) for n in names])
+        )
+        if names
+        else None,
+        "collision_rate": float(np.mean([systems[n]["cg"]["collision_rate"] for n in names]))
+        if names
+        else None,
+    }
+    stab = [
+        bool(x["stable"])
+        for n in names
+        for x in (systems[n]["cg"].get("stability") or [])
+        if x is not None
+    ]
+    out["stable_fraction"] = float(np.mean(stab)) if stab else None
+    out["num_rollouts"] = len(stab)
+    for key in ("rg_js", "bond_length_js", "bond_angle_js", "fes_js", "contact_map_mae"):
+        vals = [systems[n]["comparison"].get(key) for n in names if "comparison" in systems[n]]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            out[f"mean_{key}"] = float(np.mean(vals))
+    return out
+
+
+def evaluate_sets(
+    cg: dict[str, Trajectories],
+    reference: dict[str, Trajectories],
+    settings: EvaluationSettings | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Compare CG and reference trajectories of the molecules present in both.
+
+    Returns ``(metrics, artefacts)``: ``metrics`` is JSON-able (``settings``, ``systems``,
+    ``aggregate``, ``missing``); ``artefacts`` holds the arrays for plots
+    (``{name: {"cg": SystemObservables, "reference": ..., "fes": FESComparison}}``).
+    """
+    s = settings or EvaluationSettings()
+    common = sorted(set(cg) & set(reference))
+    if not common:
+        raise ValueError(
+            "no molecule appears in both the CG and the reference sets "
+            f"(CG: {sorted(cg)[:5]}, reference: {sorted(reference)[:5]}); names come from the "
+            "files' 'name' attribute"
+        )
+    systems: dict[str, dict[str, Any]] = {}
+    arts: dict[str, Any] = {}
+    for name in common:
+        oc = observe(cg[name], s)
+        orf = observe(reference[name], s)
+        cmp = compare(cg[name], reference[name], oc, orf, s)
+        fes = cmp.pop("_fes", None)
+        systems[name] = {
+            "cg": oc.summary,
+            "reference": orf.summary,
+            "comparison": cmp,
+            "composition": reference[name].attrs.get("composition"),
+        }
+        arts[name] = {"cg": oc, "reference": orf, "fes": fes}
+    metrics = {
+        "settings": s.to_dict(),
+        "systems": systems,
+        "aggregate": aggregate(systems),
+        "missing": {
+            "only_cg": sorted(set(cg) - set(reference)),
+            "only_reference": sorted(set(reference) - set(cg)),
+        },
+    }
+    return metrics, arts

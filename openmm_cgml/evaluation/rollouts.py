@@ -1,0 +1,326 @@
+"""CG rollouts for evaluation: batched replicas, per-step collision and blow-up checks.
+
+The stepping itself is :func:`openmm_cgml.simulation.rollout` (the same TorchScript step module
+the plugin runs, with the integrator's noise streams). This module runs it in chunks so that it
+can check every model step of every replica for collisions and blow-ups, retire replicas that
+blew up (the others go on), and keep only every ``record_interval``-th frame in memory.
+
+Replica ``r`` of molecule ``i`` draws its noise from its own
+:class:`openmm_cgml.simulation.NoiseStream` seeded with :func:`replica_seeds`, so a run is
+reproducible from ``seed`` whatever the chunking or batching.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from openmm_cgml import analysis as A
+
+__all__ = [
+    "RolloutResult",
+    "replica_seeds",
+    "initial_histories",
+    "run_replicas",
+    "write_rollout_files",
+]
+
+ModuleFactory = Callable[[int], torch.nn.Module]
+
+
+def replica_seeds(seed: int, molecule_index: int, replicas: int) -> list[int]:
+    """Independent integrator seeds (31-bit ints) for the replicas of one molecule."""
+    state = np.random.SeedSequence([int(seed), int(molecule_index)]).generate_state(replicas)
+    return [int(s) & 0x7FFFFFFF for s in state]
+
+
+def initial_histories(
+    frames: np.ndarray,
+    history_length: int,
+    frame_ratio: int,
+    replicas: int,
+    spread: bool = True,
+) -> list[np.ndarray]:
+    """Starting histories ``[k, N, 3]`` (nm) for the replicas, cut from reference frames.
+
+    Args:
+        frames: reference trajectory ``[T, N, 3]`` nm at its own stride.
+        history_length: k frames, spaced by ``frame_ratio`` stored frames (the model step is
+            ``frame_ratio`` reference strides).
+        spread: start replica ``r`` at ``r * (T - span) // replicas`` (distinct, decorrelated
+            starting points) instead of all at frame 0.
+    """
+    span = (history_length - 1) * frame_ratio + 1
+    t = len(frames)
+    if t < span:
+        raise ValueError(
+            f"the reference has {t} frames; a history of {history_length} frames "
+            f"{frame_ratio} strides apart needs {span}"
+        )
+    out = []
+    for r in range(replicas):
+        start = (r * (t - span)) // replicas if spread else 0
+        out.append(np.asarray(frames[start : start + span : frame_ratio], dtype=np.float64))
+    return out
+
+
+@dataclass
+class RolloutResult:
+    """Rollouts of one molecule.
+
+    Attributes:
+        frames: per replica, ``[F, N, 3]`` nm: the starting frame then every
+            ``record_interval``-th model step (fewer frames if the replica blew up).
+        stability: per replica, a dict: ``stable`` (no collision and no blow-up over all steps),
+            ``steps_completed``, ``steps_checked`` (model steps inspected), ``collided_bead_steps``,
+            ``first_collision_step`` (-1 if none), ``blowup_step`` (-1 if none; when the module
+            itself returned NaN, the first step of the chunk in which it did), ``reason``.
+        seeds: integrator seed per replica.
+        timestep_ps: model time step; ``record_interval``: steps between stored frames.
+        wall_s: wall time inside the step module calls (s); ``model_steps``: total replica-steps.
+    """
+
+    frames: list[np.ndarray]
+    stability: list[dict[str, Any]]
+    seeds: list[int]
+    timestep_ps: float
+    record_interval: int
+    wall_s: float
+    model_steps: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ns_per_day(self) -> float:
+        """Simulated ns per wall-clock day, per replica (all replicas run together)."""
+        if self.wall_s <= 0 or not self.frames:
+            return float("nan")
+        steps_per_replica = self.model_steps / max(1, len(self.frames))
+        return steps_per_replica * self.timestep_ps * 1e-3 / self.wall_s * 86400.0
+
+
+def _blown_up(x: np.ndarray, bonds: np.ndarray, max_bond_nm: float | None) -> np.ndarray:
+    """Per frame of ``x [c, N, 3]``: non-finite, absurd coordinates or a stretched bond."""
+    bad = ~np.isfinite(x).all(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        bad |= np.abs(np.nan_to_num(x, nan=0.0)).max(axis=(1, 2)) > 1e4
+        if max_bond_nm is not None and len(bonds):
+            bl = np.linalg.norm(x[:, bonds[:, 0]] - x[:, bonds[:, 1]], axis=-1)
+            bad |= (bl > max_bond_nm).any(axis=1)
+    return bad
+
+
+def run_replicas(
+    module_factory: ModuleFactory,
+    histories: list[np.ndarray],
+    n_steps: int,
+    seeds: list[int],
+    *,
+    bonds: np.ndarray | None = None,
+    collision_threshold_nm: float = A.DEFAULT_COLLISION_THRESHOLD_NM,
+    max_bond_nm: float | None = None,
+    record_interval: int = 1,
+    chunk_steps: int = 500,
+    device: str | torch.device = "cpu",
+    batch_replicas: bool = True,
+    progress: bool = False,
+) -> RolloutResult:
+    """Run replicas of one molecule for ``n_steps`` model steps each.
+
+    Args:
+        module_factory: ``f(n) -> step module`` for ``n`` copies of the molecule (batched,
+            ``export_step_module(model, [mapping] * n)``); with ``batch_replicas=False`` it is
+            only called with ``n = 1`` and replicas run one after another.
+        histories: per replica ``[k, N, 3]`` nm starting history.
+        seeds: per replica integrator seed.
+        bonds: ``[B, 2]`` CG bonds (excluded from collisions; for the bond blow-up check).
+        collision_threshold_nm: a non-bonded pair closer than this is a collision (0.1 nm).
+        max_bond_nm: a bond longer than this is a blow-up (the replica is stopped).
+        record_interval: keep every this many model steps.
+        chunk_steps: steps per call of the simulation layer (checks happen per chunk).
+    """
+    from openmm_cgml.simulation import NoiseStream, rollout
+
+    r_total = len(histories)
+    if len(seeds) != r_total or r_total == 0:
+        raise ValueError("give one seed per replica (and at least one replica)")
+    if n_steps < 1 or record_interval < 1 or chunk_steps < 1:
+        raise ValueError("n_steps, record_interval and chunk_steps must be >= 1")
+    b = A._validation.as_pairs(bonds, None)
+    hist = [torch.as_tensor(np.asarray(h), dtype=torch.float32) for h in histories]
+    n = int(hist[0].shape[1])
+    k = int(hist[0].shape[0])
+    streams = [NoiseStream(s) for s in seeds]
+    frames: list[list[np.ndarray]] = [[np.asarray(h[-1], dtype=np.float64)] for h in histories]
+    stab = [
+        {
+            "stable": True,
+            "steps_completed": 0,
+            "steps_checked": 0,
+            "collided_bead_steps": 0,
+            "first_collision_step": -1,
+            "blowup_step": -1,
+            "reason": "",
+        }
+        for _ in range(r_total)
+    ]
+    groups = [list(range(r_total))] if batch_replicas else [[r] for r in range(r_total)]
+    wall = 0.0
+    model_steps = 0
+    cache: dict[int, torch.nn.Module] = {}
+    meta: dict[str, float] = {}
+
+    def module_for(count: int) -> torch.nn.Module:
+        if count not in cache:
+            cache.clear()  # keep one batched module alive at a time (memory)
+            cache[count] = module_factory(count)
+            m = cache[count]
+            meta["timestep_ps"] = float(m.timestep_ps)
+            if int(m.history_length) != k or int(m.num_particles) != count * n:
+                raise ValueError(
+                    f"step module expects history {int(m.history_length)} x "
+                    f"{int(m.num_particles)} beads, the replicas give {k} x {count * n}"
+                )
+        return cache[count]
+
+    def advance(active: list[int], steps: int) -> dict[int, np.ndarray | None]:
+        """Run ``steps`` for the active replicas; per replica frames [steps+1, N, 3] or None."""
+        nonlocal wall, model_steps
+        states = {i: streams[i].get_state() for i in active}
+        module = module_for(len(active))
+
+        def noise(step: int, m_draws: int, particles: int) -> torch.Tensor:
+            return torch.cat([streams[i].draw(m_draws, n) for i in active], dim=1)
+
+        t0 = time.perf_counter()
+        try:
+            out = rollout(
+                module,
+                torch.cat([hist[i] for i in active], dim=1),
+                steps,
+                noise=noise,
+                device=device,
+            )
+            wall += time.perf_counter() - t0
+            model_steps += steps * len(active)
+            return {i: out[:, j * n : (j + 1) * n] for j, i in enumerate(active)}
+        except FloatingPointError:
+            wall += time.perf_counter() - t0
+            if len(active) == 1:
+                return {active[0]: None}
+        # a replica returned NaN: replay the chunk replica by replica (same noise)
+        res: dict[int, np.ndarray | None] = {}
+        for i in active:
+            streams[i].set_state(states[i])
+            res.update(advance([i], steps))
+        return res
+
+    for group in groups:
+        active = list(group)
+        done = 0
+        pbar = None
+        if progress:
+            from tqdm import tqdm
+
+            pbar = tqdm(total=n_steps, desc=f"rollout x{len(active)}", unit="step")
+        while done < n_steps and active:
+            steps = min(chunk_steps, n_steps - done)
+            results = advance(active, steps)
+            still: list[int] = []
+            for i in active:
+                out = results[i]
+                st = stab[i]
+                if out is None:  # NaN inside this chunk: frames of the chunk are lost
+                    st.update(stable=False, blowup_step=done + 1, reason="non-finite")
+                    st["steps_completed"] = done
+                    continue
+                new = np.asarray(out[1:], dtype=np.float64)
+                bad = _blown_up(new, b, max_bond_nm)
+                upto = int(np.argmax(bad)) if bad.any() else steps
+                checked = new[:upto]
+                if len(checked):
+                    hits = A.colliding_beads(checked, collision_threshold_nm, b)
+                    st["collided_bead_steps"] += int(hits.sum())
+                    st["steps_checked"] += len(checked)
+                    rows = np.nonzero(hits.any(axis=1))[0]
+                    if len(rows) and st["first_collision_step"] < 0:
+                        st["first_collision_step"] = done + int(rows[0]) + 1
+                        st["stable"] = False
+                        st["reason"] = st["reason"] or "collision"
+                for j in range(len(checked)):
+                    if (done + j + 1) % record_interval == 0:
+                        frames[i].append(checked[j])
+                st["steps_completed"] = done + upto
+                if bad.any():
+                    st.update(stable=False, blowup_step=done + upto + 1, reason="blow-up")
+                    continue
+                hist[i] = torch.cat(
+                    [hist[i], torch.as_tensor(new[-k:], dtype=torch.float32)], dim=0
+                )[-k:]
+                still.append(i)
+            active = still
+            done += steps
+            if pbar is not None:
+                pbar.update(steps)
+        if pbar is not None:
+            pbar.close()
+    timestep = meta.get("timestep_ps") or float(module_for(1).timestep_ps)
+    return RolloutResult(
+        frames=[np.stack(f) for f in frames],
+        stability=stab,
+        seeds=list(seeds),
+        timestep_ps=timestep,
+        record_interval=record_interval,
+        wall_s=wall,
+        model_steps=model_steps,
+    )
+
+
+def write_rollout_files(
+    result: RolloutResult,
+    directory: str | os.PathLike,
+    name: str,
+    mapping_dict: dict[str, Any],
+    atom_topology_pdb: str,
+    attrs: dict[str, Any],
+) -> list[Path]:
+    """Write each replica as a trajectory file ``DIR/<name>.rep<r>.h5`` (CONTRACTS.md §3).
+
+    The files carry ``name`` (so they group with the reference molecule), ``stride_ps`` =
+    ``record_interval * timestep_ps``, ``steps_per_frame``, ``replica``, ``seed`` and the
+    per-replica ``stability`` (JSON). Written atomically by the storage layer.
+    """
+    from openmm_cgml.reference.storage import append_frames, create_trajectory, set_attrs
+
+    out: list[Path] = []
+    stride = result.record_interval * result.timestep_ps
+    for r, (x, st, seed) in enumerate(
+        zip(result.frames, result.stability, result.seeds, strict=True)
+    ):
+        path = Path(directory) / f"{name}.rep{r}.h5"
+        base = {
+            "kind": attrs.get("kind", ""),
+            "name": name,
+            "temperature_K": attrs.get("temperature_K", 0.0),
+            "stride_ps": stride,
+            "fine_timestep_ps": result.timestep_ps,
+            "seed": int(seed),
+            "forcefield": attrs.get("forcefield", "openmm-cgml CG model"),
+            "composition": attrs.get("composition"),
+            "replica": r,
+            "steps_per_frame": result.record_interval,
+            "source": "openmm-cgml evaluate rollout",
+        }
+        create_trajectory(
+            path, mapping=mapping_dict, atom_topology_pdb=atom_topology_pdb, attrs=base
+        )
+        append_frames(path, x.astype(np.float32), np.arange(len(x)) * stride)
+        set_attrs(path, stability=st)
+        out.append(path)
+    return out

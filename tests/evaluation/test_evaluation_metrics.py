@@ -1,0 +1,198 @@
+"""Evaluation stage (a): metrics, report and `cgml evaluate --cg` on synthetic bead trajectories.
+
+Synthetic molecules: chains whose bond vectors follow an Ornstein-Uhlenbeck process
+(``b' = phi b + sqrt(1 - phi^2) s eps``), so the size (``s``) and the Rg^2 relaxation time
+(``phi``) are set per molecule and known to differ between molecules.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from openmm_cgml.evaluation import (
+    EvaluationSettings,
+    Trajectories,
+    evaluate_sets,
+    load_trajectories,
+    run_evaluation,
+)
+
+N_BEADS = 8
+
+
+def ou_chain(n_frames: int, bond_nm: float, tau_frames: float, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    phi = np.exp(-1.0 / tau_frames)
+    e = rng.normal(size=(n_frames, N_BEADS - 1, 3)) * np.sqrt(1 - phi**2) * bond_nm / np.sqrt(3)
+    e[0] = rng.normal(size=(N_BEADS - 1, 3)) * bond_nm / np.sqrt(3)
+    b = lfilter([1.0], [1.0, -phi], e, axis=0)
+    x = np.concatenate([np.zeros((n_frames, 1, 3)), np.cumsum(b, axis=1)], axis=1)
+    # a minimum distance keeps the chain collision-free (push beads apart along x)
+    x[..., 0] += np.arange(N_BEADS) * 0.15
+    return x
+
+
+SYSTEMS = {"m0": (0.3, 4.0), "m1": (0.45, 10.0), "m2": (0.6, 25.0), "m3": (0.38, 60.0)}
+
+
+def make_set(seed: int, runs: int, n_frames: int, distort: float = 1.0) -> dict[str, Trajectories]:
+    out = {}
+    bonds = np.stack([np.arange(N_BEADS - 1), np.arange(1, N_BEADS)], axis=1)
+    for i, (name, (s, tau)) in enumerate(SYSTEMS.items()):
+        r = [ou_chain(n_frames, s * distort, tau, seed * 100 + i * 10 + j) for j in range(runs)]
+        out[name] = Trajectories(
+            name=name,
+            runs=r,
+            dt_ps=2.0,
+            masses=np.full(N_BEADS, 100.0),
+            bonds=bonds,
+            kind="polymer",
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return make_set(seed=1, runs=1, n_frames=20000)
+
+
+def test_matching_sets_score_high(reference):
+    cg = make_set(seed=2, runs=3, n_frames=8000)
+    metrics, arts = evaluate_sets(cg, reference, EvaluationSettings(tica_lag_frames=5))
+    agg = metrics["aggregate"]
+    assert agg["num_systems"] == 4
+    assert agg["rg_mean"]["r2"] > 0.9
+    assert agg["rg2_tau"]["r2"] > 0.7
+    assert 0.0 <= agg["collision_rate"] < 0.05
+    for name in SYSTEMS:
+        cmp = metrics["systems"][name]["comparison"]
+        assert cmp["rg_js"] < 0.1
+        assert cmp["fes_js"] < 0.2
+        assert metrics["systems"][name]["reference"]["rg2_tau_converged"]
+    # tau in ps: about the OU time of Rg^2 (same order as tau_frames * dt)
+    t = [metrics["systems"][n]["reference"]["rg2_tau_ps"] for n in ("m0", "m2")]
+    assert t[0] < t[1]
+    json.dumps(metrics)  # JSON-able
+
+
+def test_distorted_sets_score_low(reference):
+    cg = make_set(seed=3, runs=2, n_frames=3000, distort=1.6)
+    metrics, _ = evaluate_sets(cg, reference, EvaluationSettings(tica_lag_frames=5))
+    agg = metrics["aggregate"]
+    assert agg["rg_mean"]["r2"] < 0.5
+    assert agg["rg_mean"]["pearson_r2"] > 0.9  # still correlated: r2 is the stricter score
+    assert all(metrics["systems"][n]["comparison"]["rg_js"] > 0.15 for n in SYSTEMS)
+
+
+def test_collisions_and_stability_are_reported(reference):
+    cg = make_set(seed=4, runs=2, n_frames=500)
+    x = cg["m1"].runs[0]
+    x[100:, 5] = x[100:, 2] + 0.001  # non-bonded beads 2 and 5 on top of each other
+    cg["m1"].stability = [
+        {"stable": False, "steps_checked": 500, "collided_bead_steps": 800},
+        {"stable": True, "steps_checked": 500, "collided_bead_steps": 0},
+    ]
+    # a tiny threshold: the random chains themselves (almost) never come this close
+    metrics, _ = evaluate_sets(cg, reference, EvaluationSettings(collision_threshold_nm=0.005))
+    s = metrics["systems"]["m1"]["cg"]
+    assert s["collision_rate_stored_frames"] == pytest.approx(400 * 2 / (2 * 500 * N_BEADS))
+    assert s["collision_rate"] == pytest.approx(800 / (1000 * N_BEADS))
+    assert s["stable_fraction"] == 0.5
+    assert metrics["aggregate"]["stable_fraction"] == 0.5
+
+
+def test_no_common_molecule_is_a_clear_error(reference):
+    cg = {"other": make_set(seed=5, runs=1, n_frames=50)["m0"]}
+    with pytest.raises(ValueError, match="no molecule appears in both"):
+        evaluate_sets(cg, reference)
+
+
+def test_report_files(tmp_path, reference):
+    cg = make_set(seed=6, runs=2, n_frames=1500)
+    metrics = run_evaluation(
+        reference, tmp_path, cg=cg, settings=EvaluationSettings(tica_lag_frames=5)
+    )
+    data = json.loads((tmp_path / "metrics.json").read_text())
+    assert data["aggregate"]["rg_mean"]["r2"] == pytest.approx(
+        metrics["aggregate"]["rg_mean"]["r2"]
+    )
+    report = (tmp_path / "report.md").read_text()
+    assert "r^2 of mean Rg" in report and "| m3 |" in report
+    for png in (
+        "rg_timeseries.png",
+        "rg_scatter.png",
+        "tau_scatter.png",
+        "rg2_acf.png",
+        "bonded_distributions.png",
+        "fes_m0.png",
+        "contacts_m0.png",
+    ):
+        assert (tmp_path / png).stat().st_size > 1000, png
+        assert f"]({png})" in report
+    assert not list(tmp_path.glob(".*tmp"))  # atomic writes leave no temporaries
+
+
+def _write_files(directory, traj_set, kind="polymer"):
+    from openmm_cgml.datasets.synthetic import synthetic_mapping_dict
+    from openmm_cgml.reference.storage import append_frames, create_trajectory
+
+    paths = []
+    for name, t in traj_set.items():
+        mapping = synthetic_mapping_dict(N_BEADS, atoms_per_bead=1)
+        mapping["bead_masses"] = t.masses.tolist()
+        for j, run in enumerate(t.runs):
+            p = directory / f"{name}_{j}.h5"
+            create_trajectory(
+                p,
+                mapping=mapping,
+                atom_topology_pdb="",
+                attrs={
+                    "kind": kind,
+                    "name": name,
+                    "temperature_K": 300.0,
+                    "stride_ps": t.dt_ps,
+                    "fine_timestep_ps": 0.01,
+                    "seed": j,
+                    "forcefield": "synthetic",
+                },
+            )
+            append_frames(p, run, np.arange(len(run)) * t.dt_ps)
+            paths.append(p)
+    return paths
+
+
+def test_load_trajectories_groups_runs_by_name(tmp_path):
+    src = make_set(seed=7, runs=2, n_frames=40)
+    files = _write_files(tmp_path, src)
+    loaded = load_trajectories(files)
+    assert sorted(loaded) == sorted(SYSTEMS)
+    t = loaded["m2"]
+    assert len(t.runs) == 2 and t.runs[0].shape == (40, N_BEADS, 3)
+    np.testing.assert_allclose(t.runs[1], src["m2"].runs[1], atol=1e-6)
+    assert t.dt_ps == 2.0 and len(t.bonds) == N_BEADS - 1
+    half = load_trajectories(files[:1], frame_stride=2, max_frames=30)
+    assert half["m0"].runs[0].shape[0] == 15 and half["m0"].dt_ps == 4.0
+
+
+def test_cli_evaluate_cg_files(tmp_path, capsys):
+    from openmm_cgml.cli import main
+
+    ref_dir, cg_dir = tmp_path / "ref", tmp_path / "cg"
+    ref_dir.mkdir()
+    cg_dir.mkdir()
+    _write_files(ref_dir, make_set(seed=8, runs=1, n_frames=3000))
+    _write_files(cg_dir, make_set(seed=9, runs=2, n_frames=1500))
+    out = tmp_path / "out"
+    rc = main(["evaluate", str(ref_dir), "--cg", str(cg_dir), "-o", str(out), "--tica-lag", "5"])
+    assert rc == 0
+    assert "r2(Rg)" in capsys.readouterr().out
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["aggregate"]["num_systems"] == 4 and m["aggregate"]["rg_mean"]["r2"] > 0.8
+    # bad input: one clear line, exit status 2
+    rc = main(["evaluate", str(tmp_path / "nope"), "--cg", str(cg_dir), "-o", str(out)])
+    assert rc == 2
+    assert "nope" in capsys.readouterr().err
