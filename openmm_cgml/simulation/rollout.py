@@ -86,7 +86,8 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
             box: torch.Tensor | np.ndarray | None = None,
             record_interval: int = 1,
             device: torch.device | str | None = None,
-            progress: bool = False) -> np.ndarray:
+            progress: bool = False,
+            optimize: bool = False) -> np.ndarray:
     """Run ``n_steps`` model steps in Python; return the recorded positions.
 
     Args:
@@ -104,6 +105,9 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
         record_interval: keep every this many steps (the initial frame is always kept).
         device: device for the tensors (default: where the module's buffers are).
         progress: show a tqdm progress bar.
+        optimize: let TorchScript's profiling executor specialise the graph. Off by
+            default: the neighbour lists change size every step, and re-specialising costs
+            ~1 s per call on CPU (measured: 1.2 s vs 10 ms per step for a 35-bead model).
 
     Returns:
         ``float64 [1 + n_steps // record_interval, N, 3]`` positions in nm (frame 0 = the
@@ -151,18 +155,27 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
     if progress:
         from tqdm import tqdm
         iterator = tqdm(iterator, desc="rollout", unit="step")
-    for step in iterator:
-        if external_force is None:
-            force = torch.zeros(n, 3, device=device)
-        elif callable(external_force):
-            force = torch.as_tensor(external_force(hist[-1]), dtype=torch.float32).to(device)
-        else:
-            force = torch.as_tensor(external_force, dtype=torch.float32).to(device)
-        eps = draw(step).to(device=device, dtype=torch.float32)
-        new = module(hist, eps, force, cell)
-        if not bool(torch.isfinite(new).all()):
-            raise FloatingPointError(f"the step module returned NaN/inf at step {step + 1}")
-        hist = torch.cat([hist[1:], new.unsqueeze(0).to(hist.dtype)], dim=0)
-        if (step + 1) % record_interval == 0:
-            frames.append(new.double().cpu().numpy())
+    with torch.jit.optimized_execution(optimize):
+        for step in iterator:
+            hist = _advance(module, hist, step, draw, external_force, n, device, cell)
+            if (step + 1) % record_interval == 0:
+                frames.append(hist[-1].double().cpu().numpy())
     return np.stack(frames)
+
+
+def _advance(module: torch.nn.Module, hist: torch.Tensor, step: int,
+             draw: Callable[[int], torch.Tensor],
+             external_force: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None,
+             n: int, device: torch.device | str, cell: torch.Tensor) -> torch.Tensor:
+    """One model step: returns the shifted history ``[k, N, 3]``."""
+    if external_force is None:
+        force = torch.zeros(n, 3, device=device)
+    elif callable(external_force):
+        force = torch.as_tensor(external_force(hist[-1]), dtype=torch.float32).to(device)
+    else:
+        force = torch.as_tensor(external_force, dtype=torch.float32).to(device)
+    eps = draw(step).to(device=device, dtype=torch.float32)
+    new = module(hist, eps, force, cell)
+    if not bool(torch.isfinite(new).all()):
+        raise FloatingPointError(f"the step module returned NaN/inf at step {step + 1}")
+    return torch.cat([hist[1:], new.unsqueeze(0).to(hist.dtype)], dim=0)

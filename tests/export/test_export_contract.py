@@ -212,4 +212,6 @@ def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
                         g["atom_to_bead"], 35)
         ref = net.step(emb, h, noise, g["cg_bonds"], g["batch"], box,
                        force / g["bead_masses"].float()[:, None])
-    torch.testing.assert_close(module(h, noise, force, box), ref, rtol=1e-5, atol=1e-5)
+    with torch.jit.optimized_execution(False):  # dynamic shapes: skip re-specialisation
+        out = module(h, noise, force, box)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
