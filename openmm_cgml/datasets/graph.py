@@ -22,6 +22,37 @@ _MAPPING_KEYS = ("atom_to_bead", "num_beads", "bead_masses", "cg_bonds", "atom_b
 _FEATURE_KEYS = ("element", "residue", "role", "mass")
 
 
+def _complete_mapping_dict(data: dict) -> dict:
+    """Add the derived fields ``bead_masses`` and ``cg_bonds`` to a ``BeadMapping.to_dict()``.
+
+    Same definitions as ``BeadMapping`` (CONTRACTS.md section 2): bead mass = sum of its
+    atom masses; CG bond = bead pair joined by at least one atom bond (i < j, unique).
+    Reading the dict directly avoids rebuilding OpenMM topologies for every file.
+    """
+    if "bead_masses" in data and "cg_bonds" in data:
+        return data
+    if not all(k in data for k in ("atom_to_bead", "atom_masses", "atom_bonds", "num_beads")):
+        return data
+    out = dict(data)
+    a2b = np.asarray(data["atom_to_bead"], dtype=np.int64)
+    n = int(data["num_beads"])
+    if a2b.size and (a2b.min() < 0 or a2b.max() >= n):
+        return data  # let validation report it
+    out.setdefault("bead_masses", np.bincount(a2b, weights=np.asarray(data["atom_masses"],
+                                                                     dtype=np.float64),
+                                              minlength=n))
+    if "cg_bonds" not in out:
+        ab = np.asarray(data["atom_bonds"], dtype=np.int64).reshape(-1, 2)
+        if ab.size and (ab.min() < 0 or ab.max() >= a2b.size):
+            return data
+        bi, bj = a2b[ab[:, 0]], a2b[ab[:, 1]]
+        keep = bi != bj
+        pairs = np.stack([np.minimum(bi, bj), np.maximum(bi, bj)], axis=1)[keep]
+        out["cg_bonds"] = (np.unique(pairs, axis=0) if len(pairs)
+                           else np.zeros((0, 2), dtype=np.int64))
+    return out
+
+
 @dataclass(frozen=True)
 class MoleculeGraph:
     """Time-independent graph data of one molecule (numpy arrays).
@@ -94,6 +125,7 @@ class MoleculeGraph:
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{source}: mapping is not valid JSON ({exc})") from exc
         if isinstance(mapping, dict):
+            mapping = _complete_mapping_dict(mapping)
             if all(k in mapping for k in _MAPPING_KEYS):
                 get = mapping.__getitem__
             else:  # a layout we do not read directly: let BeadMapping parse it
@@ -102,7 +134,11 @@ class MoleculeGraph:
                 except ImportError as exc:
                     missing = [k for k in _MAPPING_KEYS if k not in mapping]
                     raise ValueError(f"{source}: mapping lacks keys {missing}") from exc
-                return cls.from_mapping(BeadMapping.from_dict(mapping), source)
+                try:
+                    parsed = BeadMapping.from_dict(mapping)
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"{source}: cannot read the mapping ({exc})") from exc
+                return cls.from_mapping(parsed, source)
         else:
             def get(key: str) -> Any:
                 return getattr(mapping, key)

@@ -176,7 +176,12 @@ class WindowDataset(Dataset):
                 raise ValueError(f"{path}: /bead_positions has {pos.shape[1]} beads but the "
                                  f"mapping has {graph.num_beads}")
             name = str(_decode(fh.attrs.get("name", path.stem)))
-            return graph, int(pos.shape[0]), stride_ps, name
+            # the length of /time is the number of complete frames (the writer grows
+            # /bead_positions first, /time last)
+            n_frames = int(pos.shape[0])
+            if "time" in fh:
+                n_frames = min(n_frames, int(fh["time"].shape[0]))
+            return graph, n_frames, stride_ps, name
 
     def _handle(self, file_index: int) -> h5py.File:
         if os.getpid() != self._pid:  # forked DataLoader worker: never share HDF5 handles

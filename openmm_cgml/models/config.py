@@ -37,7 +37,10 @@ class ModelConfig:
         input_noise_max, input_noise_min: per-molecule input noise sigma is drawn
             log-uniformly in [min, max] times the displacement RMS (0 disables).
         nll_weight, dsm_weight, rg_weight: loss weights (rg_weight > 0 adds an Rg head).
-        element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes.
+        element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes;
+            ``residue_vocab = 0`` / ``role_vocab = 0`` mean "the size of
+            ``openmm_cgml.mapping.features.RESIDUE_VOCAB`` / ``ROLE_VOCAB``" (filled in
+            at construction, so a saved config always holds the actual sizes).
         pool: ``"mass"`` (mass-weighted) or ``"mean"`` pooling of atoms into beads.
     """
 
@@ -64,13 +67,18 @@ class ModelConfig:
     dsm_weight: float = 1.0
     rg_weight: float = 0.0
     element_vocab: int = 120
-    residue_vocab: int = 64
-    role_vocab: int = 32
+    residue_vocab: int = 0
+    role_vocab: int = 0
     bond_vocab: int = 8
     pool: str = "mass"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if self.residue_vocab == 0 or self.role_vocab == 0:
+            from openmm_cgml.mapping.features import RESIDUE_VOCAB, ROLE_VOCAB
+
+            self.residue_vocab = self.residue_vocab or len(RESIDUE_VOCAB)
+            self.role_vocab = self.role_vocab or len(ROLE_VOCAB)
         self.validate()
 
     def validate(self) -> None:

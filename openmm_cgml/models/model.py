@@ -274,6 +274,7 @@ class CGModel(nn.Module):
                          batch.atom_mass, batch.atom_bonds, batch.bond_types,
                          batch.atom_to_bead, batch.num_beads)
         mean, std, latent = self.dynamics(emb, hist, batch.cg_bonds, batch.batch, batch.box)
+        mean, std = mean.to(frames.dtype), std.to(frames.dtype)  # full precision under autocast
         acc = minimum_image(target - 2 * hist[-1] + hist[-2], batch.box) / dt ** 2
         scale = self.acceleration_rms
         z = (acc - mean) / std
@@ -287,14 +288,15 @@ class CGModel(nn.Module):
             sigma = self.sigmas.to(frames.dtype)[noise["dsm_level"]][batch.batch]
             eps = noise["dsm_noise"]
             x_noisy = target + sigma.unsqueeze(-1) * eps
-            s = self.score(x_noisy, sigma, latent, hist, batch.cg_bonds, batch.batch, batch.box)
+            s = self.score(x_noisy, sigma, latent, hist, batch.cg_bonds, batch.batch,
+                           batch.box).to(frames.dtype)
             dsm_b = ((sigma.unsqueeze(-1) * s + eps) ** 2).mean(-1)
             dsm = scatter_mean(dsm_b, batch.batch, g).mean()
             out["dsm"] = dsm
             total = total + cfg.dsm_weight * dsm
         if self.use_rg:
             pooled = scatter_mean(latent, batch.batch, g)
-            pred = self.rg_head(pooled).squeeze(-1)
+            pred = self.rg_head(pooled).squeeze(-1).to(frames.dtype)
             m = batch.bead_masses.to(frames.dtype)
             msum = scatter_sum(m, batch.batch, g)
             com = scatter_sum(target * m.unsqueeze(-1), batch.batch, g) / msum.unsqueeze(-1)

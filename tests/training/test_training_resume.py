@@ -1,0 +1,96 @@
+"""Training runs: checkpoints, exact resume, metrics, CLI errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from openmm_cgml.cli import main
+from openmm_cgml.datasets.synthetic import write_synthetic_chain
+from openmm_cgml.models import load_checkpoint
+from openmm_cgml.training import Trainer, load_train_config
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    data = root / "data"
+    write_synthetic_chain(data / "a.h5", num_beads=5, num_frames=24, seed=1)
+    write_synthetic_chain(data / "b.h5", num_beads=6, num_frames=24, seed=2)
+    (data / "splits.json").write_text(json.dumps({"train": ["a.h5", "b.h5"], "val": ["b.h5"],
+                                                  "test": []}))
+    cfg = root / "cfg.yaml"
+    cfg.write_text("""
+seed: 3
+output: run
+data: {train: data, train_split: train, val: data, val_split: val, val_window_step: 5}
+model: {family: plain, hidden: 16, layers: 1, score_layers: 1, embed_layers: 1,
+        history_length: 3, num_rbf: 8, refine_levels: 1, refine_steps: 1}
+train: {max_steps: 8, batch_size: 4, lr: 1.0e-3, warmup_steps: 2, device: cpu, log_every: 2,
+        val_every: 4, checkpoint_every: 4, keep_checkpoints: 1, rollout_steps: 3,
+        rollout_molecules: 1}
+""")
+    return cfg
+
+
+def _run(config_file, out, resume=False, stop_after=None):
+    cfg = load_train_config(config_file, [f"output={out}"])
+    trainer = Trainer(cfg, resume=resume, progress=False)
+    try:
+        trainer.fit(stop_after=stop_after)
+    finally:
+        trainer.close()
+    return trainer
+
+
+def test_resume_continues_exactly(config_file, tmp_path):
+    straight = _run(config_file, tmp_path / "a")
+    _run(config_file, tmp_path / "b", stop_after=3)  # interrupted after 3 of 8 steps
+    latest = json.loads((tmp_path / "b" / "checkpoints" / "latest.json").read_text())
+    assert latest["step"] == 3
+    resumed = _run(config_file, tmp_path / "b", resume=True)
+    assert resumed.step == straight.step == 8
+    a = load_file(tmp_path / "a" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "final" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    sa, sb = straight.opt.state_dict()["state"], resumed.opt.state_dict()["state"]
+    for key in sa:
+        assert torch.equal(sa[key]["exp_avg_sq"], sb[key]["exp_avg_sq"])
+    # outputs: checkpoints pruned to keep_checkpoints, metrics with train and val rows
+    steps = sorted(p.name for p in (tmp_path / "a" / "checkpoints").glob("step_*"))
+    assert steps == ["step_00000008"]
+    assert not [p for p in (tmp_path / "a" / "checkpoints").iterdir() if p.name.startswith(".")]
+    rows = list(csv.DictReader(open(tmp_path / "b" / "metrics.csv")))
+    assert [int(r["step"]) for r in rows if r["train_total"]] == [2, 3, 4, 6, 8]
+    val = [r for r in rows if r.get("val_total")]
+    assert [int(r["step"]) for r in val] == [4, 8]
+    assert float(val[-1]["val_rollout_finite"]) == 1.0
+    model = load_checkpoint(tmp_path / "a" / "best")
+    assert model.config.hidden == 16 and model.statistics["dt"] > 0
+
+
+def test_training_reduces_loss(config_file, tmp_path):
+    trainer = _run(config_file, tmp_path / "c")
+    rows = [r for r in trainer.rows if "train_total" in r]
+    assert rows[-1]["train_nll"] < rows[0]["train_nll"]
+    assert rows[-1]["samples_per_s"] > 0
+
+
+def test_cli_train_and_errors(config_file, tmp_path, capsys):
+    assert main(["train", str(config_file), "-o", str(tmp_path / "d"), "--max-steps", "2",
+                 "--no-progress", "--set", "train.val_every=2"]) == 0
+    assert (tmp_path / "d" / "final" / "config.json").exists()
+    assert main(["train", str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(config_file.read_text().replace("lr: 1.0e-3", "lrate: 1.0e-3"))
+    assert main(["train", str(bad)]) == 2
+    assert "lrate" in capsys.readouterr().err
+    assert main(["train", str(config_file), "-o", str(tmp_path / "e"), "--resume"]) == 2
+    assert "no checkpoint" in capsys.readouterr().err
