@@ -31,6 +31,7 @@ from openmm_cgml.evaluation.rollouts import (
     initial_histories,
     replica_seeds,
     run_replicas,
+    run_units,
     write_rollout_files,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "rollout_molecules",
     "run_evaluation",
     "run_replicas",
+    "run_units",
     "step_module_factory",
     "write_metrics_json",
     "write_report",

@@ -24,7 +24,7 @@ from openmm_cgml.evaluation.rollouts import (
     RolloutResult,
     initial_histories,
     replica_seeds,
-    run_replicas,
+    run_units,
     write_rollout_files,
 )
 
@@ -79,60 +79,106 @@ def rollout_molecules(
     script: bool = True,
     progress: bool = False,
     spread_starts: bool = True,
+    max_batch: int | None = None,
 ) -> tuple[dict[str, Trajectories], dict[str, RolloutResult]]:
-    """Roll out ``model`` on every reference molecule (``replicas`` runs each).
+    """Roll out ``model`` on every reference molecule (``replicas`` runs each), batched.
 
-    The starting history of each replica is cut from that molecule's reference trajectory
-    (k frames, one model step apart; replicas start at different points when
-    ``spread_starts``). ``n_steps`` defaults to the reference duration. A bond longer than
-    ``max_bond_factor`` x the longest reference bond counts as a blow-up. With ``out_dir`` the
-    rollouts are also written as ``out_dir/<name>.rep<r>.h5``.
+    All replicas of all molecules run together in one batched step module (at most
+    ``max_batch`` units per module). The starting history of each replica is cut from that
+    molecule's reference trajectory (k frames, one model step apart; replicas start at
+    different points when ``spread_starts``). ``n_steps`` defaults to the longest reference
+    duration. A bond longer than ``max_bond_factor`` x the molecule's longest reference bond
+    counts as a blow-up. With ``out_dir`` the rollouts are also written as
+    ``out_dir/<name>.rep<r>.h5``.
 
-    Returns ``(cg trajectories by name, rollout results by name)``.
+    Returns ``(cg trajectories by name, rollout results by name)``; the results of one batch
+    share its wall time.
     """
     from openmm_cgml.reference.storage import TrajectoryFile
 
     overrides = dict(export_overrides or {})
-    cg: dict[str, Trajectories] = {}
-    results: dict[str, RolloutResult] = {}
-    for index, name in enumerate(sorted(reference)):
+    names = sorted(reference)
+    if not names:
+        raise ValueError("no reference molecules to roll out")
+    mappings, mapping_dicts, pdbs, attrs_list = [], [], [], []
+    for name in names:
         ref = reference[name]
         if not ref.files:
             raise ValueError(f"{name}: the reference was not read from a file (need its mapping)")
         with TrajectoryFile(ref.files[0]) as tf:
-            mapping = tf.mapping
-            mapping_dict = tf.mapping_dict
-            pdb = tf.atom_topology_pdb
-            attrs = dict(tf.attrs)
-        factory = step_module_factory(model, mapping, device=device, script=script, **overrides)
-        probe = factory(1)
-        k, dt = int(probe.history_length), float(probe.timestep_ps)
+            mappings.append(tf.mapping)
+            mapping_dicts.append(tf.mapping_dict)
+            pdbs.append(tf.atom_topology_pdb)
+            attrs_list.append(dict(tf.attrs))
+    probe = step_module_factory(model, mappings[0], device=device, script=False, **overrides)(1)
+    k, dt = int(probe.history_length), float(probe.timestep_ps)
+    del probe
+    steps = n_steps
+    if steps is None:
+        longest = max(len(r) * reference[n].dt_ps for n in names for r in reference[n].runs)
+        steps = max(1, int(round(longest / dt)))
+    unit_mol: list[int] = []
+    hists: list[np.ndarray] = []
+    seeds: list[int] = []
+    bonds: list[np.ndarray] = []
+    max_bonds: list[float | None] = []
+    for index, name in enumerate(names):
+        ref = reference[name]
         ratio = _frame_ratio(dt, ref.dt_ps, name)
-        longest = max(ref.runs, key=len)
-        hist = initial_histories(longest, k, ratio, replicas, spread=spread_starts)
-        steps = n_steps
-        if steps is None:
-            steps = max(1, int(round(max(len(r) for r in ref.runs) * ref.dt_ps / dt)))
+        hist = initial_histories(max(ref.runs, key=len), k, ratio, replicas, spread=spread_starts)
         bl = [
-            np.linalg.norm(r[:, ref.bonds[:, 0]] - r[:, ref.bonds[:, 1]], axis=-1).max()
+            float(np.linalg.norm(r[:, ref.bonds[:, 0]] - r[:, ref.bonds[:, 1]], axis=-1).max())
             for r in ref.runs
             if len(ref.bonds)
         ]
-        max_bond = max_bond_factor * float(max(bl)) if bl else None
-        res = run_replicas(
-            factory,
-            hist,
-            steps,
-            replica_seeds(seed, index, replicas),
-            bonds=ref.bonds,
-            collision_threshold_nm=collision_threshold_nm,
-            max_bond_nm=max_bond,
+        max_bond = max_bond_factor * max(bl) if bl else None
+        unit_mol += [index] * replicas
+        hists += hist
+        seeds += replica_seeds(seed, index, replicas)
+        bonds += [ref.bonds] * replicas
+        max_bonds += [max_bond] * replicas
+    from openmm_cgml.export import build_step_module, export_step_module
+
+    def factory(ids: list[int]):
+        maps = [mappings[unit_mol[i]] for i in ids]
+        if script:
+            return export_step_module(model, maps, device=device, **overrides)
+        return build_step_module(model, maps, device=device, **overrides)
+
+    res_all = run_units(
+        factory,
+        hists,
+        steps,
+        seeds,
+        bonds=bonds,
+        max_bond_nm=max_bonds,
+        collision_threshold_nm=collision_threshold_nm,
+        record_interval=record_interval,
+        chunk_steps=chunk_steps,
+        device=device,
+        max_batch=max_batch,
+        progress=progress,
+    )
+    cg: dict[str, Trajectories] = {}
+    results: dict[str, RolloutResult] = {}
+    for index, name in enumerate(names):
+        ref = reference[name]
+        ids = [u for u, m in enumerate(unit_mol) if m == index]
+        res = RolloutResult(
+            frames=[res_all.frames[u] for u in ids],
+            stability=[res_all.stability[u] for u in ids],
+            seeds=[res_all.seeds[u] for u in ids],
+            timestep_ps=res_all.timestep_ps,
             record_interval=record_interval,
-            chunk_steps=chunk_steps,
-            device=device,
-            progress=progress,
+            wall_s=res_all.wall_s,
+            model_steps=res_all.model_steps,
+            extra={
+                "max_bond_nm": max_bonds[ids[0]],
+                "n_steps": steps,
+                "history_length": k,
+                "batch_units": len(unit_mol) if max_batch is None else max_batch,
+            },
         )
-        res.extra.update(max_bond_nm=max_bond, n_steps=steps, history_length=k)
         results[name] = res
         runs = [f for f in res.frames if len(f) >= 2] or res.frames
         cg[name] = Trajectories(
@@ -154,9 +200,9 @@ def rollout_molecules(
                 res,
                 out_dir,
                 safe_name(name),
-                mapping_dict,
-                pdb,
-                {**attrs, "forcefield": "openmm-cgml CG model"},
+                mapping_dicts[index],
+                pdbs[index],
+                {**attrs_list[index], "forcefield": "openmm-cgml CG model"},
             )
     return cg, results
 
@@ -219,18 +265,28 @@ def run_evaluation(
         cg, results = rollout_molecules(
             model, reference, out_dir=(out / "rollouts") if save_rollouts else None, **opts
         )
-        for name, res in results.items():
-            rollout_summary[name] = {
-                "replicas": len(res.frames),
-                "model_steps_per_replica": res.extra.get("n_steps"),
-                "timestep_ps": res.timestep_ps,
-                "record_interval": res.record_interval,
-                "wall_s": res.wall_s,
-                "ns_per_day_per_replica": res.ns_per_day,
-                "replica_steps_per_s": res.model_steps / res.wall_s if res.wall_s > 0 else None,
-                "seeds": res.seeds,
-                "max_bond_nm": res.extra.get("max_bond_nm"),
-            }
+        first = next(iter(results.values()))
+        units = sum(len(r.frames) for r in results.values())
+        rollout_summary = {
+            "model_steps_per_replica": first.extra.get("n_steps"),
+            "timestep_ps": first.timestep_ps,
+            "record_interval": first.record_interval,
+            "units": units,
+            "batch_units": first.extra.get("batch_units"),
+            "wall_s": first.wall_s,
+            "replica_steps_per_s": first.model_steps / first.wall_s if first.wall_s > 0 else None,
+            "ns_per_day_per_replica": (first.model_steps / units)
+            * first.timestep_ps
+            * 1e-3
+            / first.wall_s
+            * 86400.0
+            if first.wall_s > 0
+            else None,
+            "molecules": {
+                name: {"seeds": res.seeds, "max_bond_nm": res.extra.get("max_bond_nm")}
+                for name, res in results.items()
+            },
+        }
     assert cg is not None
     metrics, arts = evaluate_sets(cg, reference, s)
     metrics["rollouts"] = rollout_summary

@@ -29,6 +29,7 @@ __all__ = [
     "replica_seeds",
     "initial_histories",
     "run_replicas",
+    "run_units",
     "write_rollout_files",
 ]
 
@@ -144,18 +145,70 @@ def run_replicas(
         max_bond_nm: a bond longer than this is a blow-up (the replica is stopped).
         record_interval: keep every this many model steps.
         chunk_steps: steps per call of the simulation layer (checks happen per chunk).
+
+    See :func:`run_units` (several molecules batched together).
+    """
+    r = len(histories)
+    return run_units(
+        lambda ids: module_factory(len(ids)),
+        histories,
+        n_steps,
+        seeds,
+        bonds=[bonds] * r,
+        max_bond_nm=[max_bond_nm] * r,
+        collision_threshold_nm=collision_threshold_nm,
+        record_interval=record_interval,
+        chunk_steps=chunk_steps,
+        device=device,
+        max_batch=None if batch_replicas else 1,
+        progress=progress,
+    )
+
+
+def run_units(
+    module_factory: Callable[[list[int]], torch.nn.Module],
+    histories: list[np.ndarray],
+    n_steps: int,
+    seeds: list[int],
+    *,
+    bonds: list[np.ndarray | None] | None = None,
+    max_bond_nm: list[float | None] | None = None,
+    collision_threshold_nm: float = A.DEFAULT_COLLISION_THRESHOLD_NM,
+    record_interval: int = 1,
+    chunk_steps: int = 500,
+    device: str | torch.device = "cpu",
+    max_batch: int | None = None,
+    progress: bool = False,
+) -> RolloutResult:
+    """Run independent *units* (molecule replicas, possibly of different molecules) together.
+
+    Args:
+        module_factory: ``f(unit_ids) -> step module`` over the concatenated beads of those
+            units, in that order (``export_step_module(model, [mapping of u for u in ids])``).
+            Called again with fewer units when some are retired.
+        histories: per unit ``[k, N_u, 3]`` nm.
+        seeds: per unit integrator seed (its own :class:`~openmm_cgml.simulation.NoiseStream`).
+        bonds, max_bond_nm: per unit CG bonds ``[B, 2]`` and blow-up bond length (nm).
+        max_batch: at most this many units per module (``None``: all together).
+
+    Every model step of every unit is checked; a unit whose positions become non-finite,
+    absurd (> 1e4 nm) or with a bond longer than its ``max_bond_nm`` is stopped, the others
+    go on. Returns a :class:`RolloutResult` with one entry per unit.
     """
     from openmm_cgml.simulation import NoiseStream, rollout
 
-    r_total = len(histories)
-    if len(seeds) != r_total or r_total == 0:
-        raise ValueError("give one seed per replica (and at least one replica)")
+    u_total = len(histories)
+    if len(seeds) != u_total or u_total == 0:
+        raise ValueError("give one seed per unit (and at least one unit)")
     if n_steps < 1 or record_interval < 1 or chunk_steps < 1:
         raise ValueError("n_steps, record_interval and chunk_steps must be >= 1")
-    b = A._validation.as_pairs(bonds, None)
+    bl = [A._validation.as_pairs(b, None) for b in (bonds or [None] * u_total)]
+    mb = list(max_bond_nm or [None] * u_total)
     hist = [torch.as_tensor(np.asarray(h), dtype=torch.float32) for h in histories]
-    n = int(hist[0].shape[1])
+    sizes = [int(h.shape[1]) for h in hist]
     k = int(hist[0].shape[0])
+    if any(int(h.shape[0]) != k for h in hist):
+        raise ValueError("all starting histories must have the same length k")
     streams = [NoiseStream(s) for s in seeds]
     frames: list[list[np.ndarray]] = [[np.asarray(h[-1], dtype=np.float64)] for h in histories]
     stab = [
@@ -168,35 +221,38 @@ def run_replicas(
             "blowup_step": -1,
             "reason": "",
         }
-        for _ in range(r_total)
+        for _ in range(u_total)
     ]
-    groups = [list(range(r_total))] if batch_replicas else [[r] for r in range(r_total)]
+    size = u_total if max_batch is None else max(1, int(max_batch))
+    groups = [list(range(a, min(u_total, a + size))) for a in range(0, u_total, size)]
     wall = 0.0
     model_steps = 0
-    cache: dict[int, torch.nn.Module] = {}
+    cache: dict[tuple[int, ...], torch.nn.Module] = {}
     meta: dict[str, float] = {}
 
-    def module_for(count: int) -> torch.nn.Module:
-        if count not in cache:
+    def module_for(ids: list[int]) -> torch.nn.Module:
+        key = tuple(ids)
+        if key not in cache:
             cache.clear()  # keep one batched module alive at a time (memory)
-            cache[count] = module_factory(count)
-            m = cache[count]
-            meta["timestep_ps"] = float(m.timestep_ps)
-            if int(m.history_length) != k or int(m.num_particles) != count * n:
+            m = module_factory(list(ids))
+            need = sum(sizes[i] for i in ids)
+            if int(m.history_length) != k or int(m.num_particles) != need:
                 raise ValueError(
                     f"step module expects history {int(m.history_length)} x "
-                    f"{int(m.num_particles)} beads, the replicas give {k} x {count * n}"
+                    f"{int(m.num_particles)} beads, the units give {k} x {need}"
                 )
-        return cache[count]
+            meta["timestep_ps"] = float(m.timestep_ps)
+            cache[key] = m
+        return cache[key]
 
     def advance(active: list[int], steps: int) -> dict[int, np.ndarray | None]:
-        """Run ``steps`` for the active replicas; per replica frames [steps+1, N, 3] or None."""
+        """Run ``steps`` for the active units; per unit frames [steps+1, N_u, 3] or None."""
         nonlocal wall, model_steps
         states = {i: streams[i].get_state() for i in active}
-        module = module_for(len(active))
+        module = module_for(active)
 
         def noise(step: int, m_draws: int, particles: int) -> torch.Tensor:
-            return torch.cat([streams[i].draw(m_draws, n) for i in active], dim=1)
+            return torch.cat([streams[i].draw(m_draws, sizes[i]) for i in active], dim=1)
 
         t0 = time.perf_counter()
         try:
@@ -209,12 +265,13 @@ def run_replicas(
             )
             wall += time.perf_counter() - t0
             model_steps += steps * len(active)
-            return {i: out[:, j * n : (j + 1) * n] for j, i in enumerate(active)}
+            offsets = np.cumsum([0] + [sizes[i] for i in active])
+            return {i: out[:, offsets[j] : offsets[j + 1]] for j, i in enumerate(active)}
         except FloatingPointError:
             wall += time.perf_counter() - t0
             if len(active) == 1:
                 return {active[0]: None}
-        # a replica returned NaN: replay the chunk replica by replica (same noise)
+        # a unit returned NaN: replay the chunk unit by unit (same noise)
         res: dict[int, np.ndarray | None] = {}
         for i in active:
             streams[i].set_state(states[i])
@@ -241,11 +298,11 @@ def run_replicas(
                     st["steps_completed"] = done
                     continue
                 new = np.asarray(out[1:], dtype=np.float64)
-                bad = _blown_up(new, b, max_bond_nm)
+                bad = _blown_up(new, bl[i], mb[i])
                 upto = int(np.argmax(bad)) if bad.any() else steps
                 checked = new[:upto]
                 if len(checked):
-                    hits = A.colliding_beads(checked, collision_threshold_nm, b)
+                    hits = A.colliding_beads(checked, collision_threshold_nm, bl[i])
                     st["collided_bead_steps"] += int(hits.sum())
                     st["steps_checked"] += len(checked)
                     rows = np.nonzero(hits.any(axis=1))[0]
@@ -270,7 +327,7 @@ def run_replicas(
                 pbar.update(steps)
         if pbar is not None:
             pbar.close()
-    timestep = meta.get("timestep_ps") or float(module_for(1).timestep_ps)
+    timestep = meta.get("timestep_ps") or float(module_for([0]).timestep_ps)
     return RolloutResult(
         frames=[np.stack(f) for f in frames],
         stability=stab,
