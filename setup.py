@@ -131,6 +131,7 @@ def _run_swig(deps: dict, interface: str, wrapper: str, outdir: str) -> None:
         os.path.join(swig.BIN_DIR, "swig"),
         "-python",
         "-c++",
+        "-threads",
         "-doxygen",
         f"-I{deps['openmm_include']}",
         f"-I{PLUGIN_SRC}",

@@ -119,6 +119,12 @@ public:
         catch (const c10::Error& e) {
             throw OpenMMException("CGMLForce: the energy model failed: " + torchMessage(e));
         }
+        catch (const OpenMMException&) {
+            throw;
+        }
+        catch (const std::exception& e) {
+            throw OpenMMException("CGMLForce: the energy model failed: " + shortMessage(e.what()));
+        }
         double e = energy.item<double>();
         if (std::isnan(e))
             throw OpenMMException("CGMLForce: the energy model returned NaN (step " +

@@ -397,6 +397,13 @@ void CGMLIntegrator::step(int steps) {
             throw OpenMMException("CGMLIntegrator: the step module failed at step " + to_string(stepNumber) +
                                   "; the positions are those of the last good step. Details: " + torchMessage(e));
         }
+        catch (const OpenMMException&) {
+            throw;
+        }
+        catch (const std::exception& e) {
+            throw OpenMMException("CGMLIntegrator: the step module failed at step " + to_string(stepNumber) +
+                                  "; the positions are those of the last good step. Details: " + shortMessage(e.what()));
+        }
         if (next.dim() != 2 || next.size(0) != n || next.size(1) != 3) {
             ostringstream msg;
             msg << "CGMLIntegrator: the step module returned a tensor of shape " << next.sizes()

@@ -2,21 +2,37 @@
 #include "openmm/Context.h"
 #include <torch/cuda.h>
 #include <sstream>
+#include <vector>
 
 using namespace OpenMM;
 using namespace std;
 
 namespace OpenMMCGML {
 
+string shortMessage(const string& message) {
+    vector<string> lines;
+    istringstream in(message);
+    string line;
+    while (getline(in, line))
+        lines.push_back(line);
+    while (!lines.empty() && lines.back().find_first_not_of(" \t") == string::npos)
+        lines.pop_back();
+    const size_t head = 8, tail = 6;
+    string out;
+    for (size_t i = 0; i < lines.size(); i++) {
+        if (lines.size() > head + tail + 1 && i == head)
+            out += "...\n";
+        if (lines.size() > head + tail + 1 && i >= head && i < lines.size() - tail)
+            continue;
+        out += lines[i];
+        if (i + 1 < lines.size())
+            out += "\n";
+    }
+    return out;
+}
+
 string torchMessage(const c10::Error& e) {
-    string msg = e.what_without_backtrace();
-    // Keep the first few lines: TorchScript errors put the useful part first.
-    size_t pos = 0;
-    for (int line = 0; line < 12 && pos != string::npos; line++)
-        pos = msg.find('\n', pos + 1);
-    if (pos != string::npos)
-        msg = msg.substr(0, pos) + "\n...";
-    return msg;
+    return shortMessage(e.what_without_backtrace());
 }
 
 torch::jit::Module loadTorchScript(const string& bytes, const string& owner) {

@@ -39,6 +39,9 @@ torch::Device deviceForContext(OpenMM::ContextImpl& context, const std::string& 
 /** A torch error message without the C++ backtrace. */
 std::string torchMessage(const c10::Error& e);
 
+/** Shorten a long (TorchScript traceback) message: first and last lines. */
+std::string shortMessage(const std::string& message);
+
 } // namespace OpenMMCGML
 
 #endif

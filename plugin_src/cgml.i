@@ -19,7 +19,9 @@
 #include <cstring>
 %}
 
-/* Raise openmm.OpenMMException for errors thrown in C++. */
+/* The module is built with "swig -threads": every call releases the GIL while C++ runs (libtorch's
+ * autograd engine refuses to run while the GIL is held, and other Python threads keep running).
+ * Raise openmm.OpenMMException for errors thrown in C++. */
 %exception {
     try {
         $action
@@ -62,6 +64,9 @@
     $result = PyBytes_FromStringAndSize($1->data(), $1->size());
 }
 %apply const std::string& modelBytes { const std::string& raw };
+%typemap(out) std::string OpenMMCGML::CGMLIntegrator::_getHistoryRaw {
+    $result = PyBytes_FromStringAndSize($1.data(), $1.size());
+}
 
 namespace OpenMMCGML {
 
@@ -103,7 +108,7 @@ public:
             }
         self->setHistory(frames);
     }
-    PyObject* _getHistoryRaw() {
+    std::string _getHistoryRaw() {
         std::vector<std::vector<OpenMM::Vec3> > frames = self->getHistory();
         int k = (int) frames.size(), n = self->getNumParticles();
         std::string raw((size_t) k * n * 3 * sizeof(double), '\0');
@@ -112,7 +117,7 @@ public:
             for (int i = 0; i < n; i++)
                 for (int d = 0; d < 3; d++)
                     p[((size_t) j * n + i) * 3 + d] = frames[j][i][d];
-        return PyBytes_FromStringAndSize(raw.data(), raw.size());
+        return raw;
     }
     /* Reinterpret an openmm.Integrator (e.g. from XmlSerializer.deserialize) as a CGMLIntegrator. */
     static OpenMMCGML::CGMLIntegrator* _cast(OpenMM::Integrator* integrator) {
