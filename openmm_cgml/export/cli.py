@@ -1,4 +1,4 @@
-"""``cgml export CHECKPOINT -s structure.pdb -o model.pt``: TorchScript step module for a molecule."""
+"""``cgml export CHECKPOINT -s structure.pdb -o model.pt``: a molecule's TorchScript step module."""
 
 from __future__ import annotations
 
