@@ -16,6 +16,8 @@ Every action is appended to a ``report`` list and logged; nothing is changed sil
 
 from __future__ import annotations
 
+import copy
+import functools
 import io
 import logging
 import os
@@ -272,19 +274,26 @@ def select(
 
 # ---------------------------------------------------------------------------------------
 # cleaning with PDBFixer
-def _new_fixer(topology: app.Topology, positions: Any):
-    """A PDBFixer holding ``topology``/``positions`` (its templates loaded, no file I/O)."""
+@functools.lru_cache(maxsize=1)
+def _fixer_prototype():
+    """One PDBFixer per process: loading its ~30 residue templates costs ~0.1-1 s."""
     from pdbfixer import PDBFixer
 
     dummy = (
         "ATOM      1  CA  GLY A   1       0.000   0.000   0.000  1.00  0.00           C\nEND\n"
     )
-    fixer = PDBFixer(pdbfile=io.StringIO(dummy))
+    return PDBFixer(pdbfile=io.StringIO(dummy))
+
+
+def _new_fixer(topology: app.Topology, positions: Any):
+    """A PDBFixer holding ``topology``/``positions`` (shares the cached templates; no I/O)."""
+    fixer = copy.copy(_fixer_prototype())
     fixer.topology = topology
     fixer.positions = positions
     fixer.sequences = []
     fixer.modifiedResidues = []
     fixer.missingResidues = {}
+    fixer._ccdCache = {}
     # never reach for the network: unknown residues simply have no external definition
     for res in topology.residues():
         if res.name not in fixer.templates:
