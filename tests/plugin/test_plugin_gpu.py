@@ -1,0 +1,125 @@
+"""CGMLIntegrator / CGMLForce on OpenMM's CUDA platform with the module on the GPU.
+
+Run on a CUDA machine: ``pytest tests/plugin -m gpu``. Skipped when torch or OpenMM cannot
+use CUDA.
+"""
+
+import numpy as np
+import openmm
+import pytest
+import torch
+from openmm import unit
+from plugin_modules import (
+    ForceDriftStep,
+    HarmonicEnergy,
+    LinearHistoryStep,
+    OUStep,
+)
+
+from openmm_cgml.plugin import CGMLForce, CGMLIntegrator
+
+
+def _cuda_platform_available() -> bool:
+    names = [openmm.Platform.getPlatform(i).getName()
+             for i in range(openmm.Platform.getNumPlatforms())]
+    return torch.cuda.is_available() and "CUDA" in names
+
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not _cuda_platform_available(),
+                       reason="needs torch with CUDA and OpenMM's CUDA platform"),
+]
+
+
+def make_system(n: int) -> openmm.System:
+    system = openmm.System()
+    for _ in range(n):
+        system.addParticle(100.0)
+    return system
+
+
+def cuda_context(system, integrator, precision: str = "mixed") -> openmm.Context:
+    platform = openmm.Platform.getPlatformByName("CUDA")
+    return openmm.Context(system, integrator, platform, {"Precision": precision})
+
+
+def positions(context) -> np.ndarray:
+    return context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(
+        unit.nanometer
+    )
+
+
+def test_closed_form_on_cuda():
+    n, s = 50, 0.001
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(3, n, 3)) * np.array([1.0, 0.05, 0.001])[:, None, None]
+
+    def cubic(t):
+        return a + b * t + c * t**2 + s / 6 * t**3
+
+    integrator = CGMLIntegrator(torch.jit.script(LinearHistoryStep(n, [1.0, -3.0, 3.0], s)))
+    context = cuda_context(make_system(n), integrator, "double")
+    context.setPositions(cubic(2))
+    integrator.setHistory(np.stack([cubic(t) for t in range(3)]))
+    integrator.step(20)
+    assert integrator.getDevice().startswith("cuda")
+    np.testing.assert_allclose(positions(context), cubic(22), atol=1e-8)
+    np.testing.assert_allclose(integrator.getHistory()[-1], cubic(22), atol=1e-8)
+
+
+def test_cuda_matches_cpu_and_checkpoint_identity():
+    n = 200
+    module = torch.jit.script(OUStep(n, a=0.9, s=0.05, precision="float32"))
+    x0 = np.random.default_rng(1).normal(size=(n, 3))
+    integ_cpu = CGMLIntegrator(module, seed=5)
+    ctx_cpu = openmm.Context(make_system(n), integ_cpu, openmm.Platform.getPlatformByName("CPU"))
+    ctx_cpu.setPositions(x0)
+    integ_cpu.step(30)
+
+    integ = CGMLIntegrator(module, seed=5)
+    ctx = cuda_context(make_system(n), integ)
+    ctx.setPositions(x0)
+    integ.step(10)
+    checkpoint = ctx.createCheckpoint()
+    integ.step(20)
+    final = integ.getHistory()[-1]
+    # same noise stream (drawn on the host) -> same trajectory up to float32 rounding
+    np.testing.assert_allclose(final, integ_cpu.getHistory()[-1], atol=1e-4)
+    ctx.loadCheckpoint(checkpoint)
+    integ.step(20)
+    np.testing.assert_array_equal(integ.getHistory()[-1], final)
+
+
+def test_external_force_on_cuda():
+    n, c = 64, 0.01
+    system = make_system(n)
+    force = openmm.CustomExternalForce("0.5*100*x^2")
+    for i in range(n):
+        force.addParticle(i, [])
+    system.addForce(force)
+    integrator = CGMLIntegrator(torch.jit.script(ForceDriftStep(n, c=c)))
+    context = cuda_context(system, integrator, "double")
+    x = np.random.default_rng(2).normal(size=(n, 3))
+    context.setPositions(x)
+    integrator.step(3)
+    expected = x.copy()
+    for _ in range(3):
+        expected[:, 0] = expected[:, 0] - c * 100 * expected[:, 0]
+    np.testing.assert_allclose(positions(context), expected, atol=1e-7)
+
+
+def test_force_on_cuda_and_minimize():
+    n = 100
+    system = make_system(n)
+    system.addForce(CGMLForce(torch.jit.script(HarmonicEnergy(k=80.0, x0=0.3))))
+    context = cuda_context(system, openmm.LangevinMiddleIntegrator(300, 1, 0.002), "double")
+    x = np.random.default_rng(3).normal(size=(n, 3))
+    context.setPositions(x)
+    state = context.getState(getEnergy=True, getForces=True)
+    energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    assert energy == pytest.approx(0.5 * 80.0 * ((x - 0.3) ** 2).sum(), rel=1e-6)
+    np.testing.assert_allclose(state.getForces(asNumpy=True)._value, -80.0 * (x - 0.3),
+                               rtol=1e-5, atol=1e-5)
+    openmm.LocalEnergyMinimizer.minimize(context, 1e-3, 1000)
+    np.testing.assert_allclose(positions(context), 0.3, atol=1e-3)
