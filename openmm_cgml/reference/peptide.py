@@ -161,6 +161,7 @@ def build_peptide(
     fixer.addMissingHydrogens(7.0)
     topology = fixer.topology
     positions = np.array(fixer.positions.value_in_unit(unit.nanometer), dtype=np.float64)
+    _fix_methine_hydrogens(topology, positions)
     if minimize:
         from openmm_cgml.reference.allatom import select_platform
 
@@ -184,7 +185,46 @@ def build_peptide(
         if not np.isfinite(energy) or energy > 1e4 * max(1, len(residues)):
             raise RuntimeError(f"peptide {sequence!r}: minimisation did not converge "
                                f"(E = {energy:.1f} kJ/mol)")
+    bad = [i for i, v in enumerate(ca_chirality(topology, positions)) if not v > 0]
+    if bad:
+        raise RuntimeError(f"peptide {sequence!r}: residues {bad} lost their L configuration "
+                           "while building; try other phi/psi")
     return topology, positions
+
+
+def _fix_methine_hydrogens(topology: Any, positions: np.ndarray) -> None:
+    """Put every hydrogen on a carbon with three heavy neighbours at the tetrahedral
+    position opposite them (in place, nm). Modeller.addHydrogens can place proline's HA
+    almost in the N-CA-C plane, from where a minimiser may invert the centre."""
+    neighbours: dict[int, list[Any]] = {}
+    for a, b in topology.bonds():
+        neighbours.setdefault(a.index, []).append(b)
+        neighbours.setdefault(b.index, []).append(a)
+    for atom in topology.atoms():
+        if atom.element is None or atom.element.symbol != "C":
+            continue
+        nb = neighbours.get(atom.index, [])
+        heavy = [x for x in nb if x.element is not None and x.element.symbol != "H"]
+        hyd = [x for x in nb if x.element is not None and x.element.symbol == "H"]
+        if len(heavy) == 3 and len(hyd) == 1:
+            c = positions[atom.index]
+            u = sum((positions[x.index] - c) / np.linalg.norm(positions[x.index] - c)
+                    for x in heavy)
+            norm = np.linalg.norm(u)
+            if norm > 1e-6:
+                positions[hyd[0].index] = c - 0.109 * u / norm
+
+
+def ca_chirality(topology: Any, positions: np.ndarray) -> list[float]:
+    """Signed volume (N-CA) x (C-CA) . (CB-CA) in nm^3 per residue with a CB
+    (> 0 for L-amino acids)."""
+    out = []
+    for res in topology.residues():
+        at = {a.name: a.index for a in res.atoms()}
+        if {"N", "CA", "C", "CB"} <= set(at):
+            n, ca, c, cb = (positions[at[k]] for k in ("N", "CA", "C", "CB"))
+            out.append(float(np.dot(np.cross(n - ca, c - ca), cb - ca)))
+    return out
 
 
 def write_peptide_pdb(sequence: str, path: str | os.PathLike, **kwargs: Any) -> Path:
