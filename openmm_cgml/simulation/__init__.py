@@ -6,13 +6,21 @@ from a pure-python run with the integrator's noise semantics.
 """
 
 from openmm_cgml.simulation.rollout import NoiseStream, history_from_state, rollout
-from openmm_cgml.simulation.system import create_force, create_integrator, create_system
+from openmm_cgml.simulation.system import (
+    combine_mappings,
+    create_force,
+    create_integrator,
+    create_system,
+    no_jit_respecialisation,
+)
 
 __all__ = [
     "NoiseStream",
+    "combine_mappings",
     "create_force",
     "create_integrator",
     "create_system",
     "history_from_state",
+    "no_jit_respecialisation",
     "rollout",
 ]

@@ -27,7 +27,11 @@ import openmm.app as app
 import openmm.unit as u
 
 from openmm_cgml.simulation.reporters import CGLogReporter, ProgressReporter
-from openmm_cgml.simulation.system import create_integrator, create_system
+from openmm_cgml.simulation.system import (
+    create_integrator,
+    create_system,
+    no_jit_respecialisation,
+)
 from openmm_cgml.utils import atomic_path, atomic_write
 
 _TIME_UNITS_PS = {"fs": 1e-3, "ps": 1.0, "ns": 1e3, "us": 1e6, "µs": 1e6, "ms": 1e9}
@@ -158,12 +162,13 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
 
     t_run = time.perf_counter()
     try:
-        while simulation.currentStep < n_steps:
-            chunk = min(checkpoint_interval - simulation.currentStep % checkpoint_interval,
-                        n_steps - simulation.currentStep)
-            simulation.step(chunk)
-            with atomic_path(chk) as tmp:
-                simulation.saveCheckpoint(str(tmp))
+        with no_jit_respecialisation():
+            while simulation.currentStep < n_steps:
+                chunk = min(checkpoint_interval - simulation.currentStep % checkpoint_interval,
+                            n_steps - simulation.currentStep)
+                simulation.step(chunk)
+                with atomic_path(chk) as tmp:
+                    simulation.saveCheckpoint(str(tmp))
     finally:
         bar.close()
         log.close()

@@ -50,6 +50,42 @@ def create_system(mapping: Any, *, box_vectors: Any = None,
     return system
 
 
+def combine_mappings(mappings: Any, positions: Any = None
+                     ) -> tuple[Any, np.ndarray]:
+    """Bead topology and positions of several molecules in one System (replicas, mixtures).
+
+    Args:
+        mappings: a BeadMapping or a list of them (order = particle order, as in
+            ``create_system(list)`` and ``export_step_module(model, list)``).
+        positions: optional list of ``[N_i, 3]`` bead positions (nm); default: each mapping's
+            first frame. Replicas of one molecule overlap in space unless you shift them;
+            they never interact (the step module keeps molecules apart).
+
+    Returns:
+        ``(openmm.app.Topology, float64 [sum N_i, 3] nm)``.
+    """
+    import openmm.app as app
+
+    items = list(mappings) if isinstance(mappings, (list, tuple)) else [mappings]
+    if positions is None:
+        positions = [m.bead_positions()[0] if m.bead_positions().ndim == 3
+                     else m.bead_positions() for m in items]
+    if len(positions) != len(items):
+        raise ValueError(f"{len(items)} mappings but {len(positions)} position arrays")
+    modeller = None
+    for m, x in zip(items, positions, strict=True):
+        x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
+        if x.shape[0] != m.num_beads:
+            raise ValueError(f"positions have {x.shape[0]} beads, the mapping {m.num_beads}")
+        if modeller is None:
+            modeller = app.Modeller(m.topology, x * u.nanometer)
+        else:
+            modeller.add(m.topology, x * u.nanometer)
+    assert modeller is not None
+    xyz = np.asarray(modeller.getPositions().value_in_unit(u.nanometer), dtype=np.float64)
+    return modeller.getTopology(), xyz
+
+
 def _module_bytes(step_module: Any) -> Any:
     """Pass paths/bytes through; serialise an in-memory ScriptModule to bytes."""
     if isinstance(step_module, (str, os.PathLike)):
@@ -65,6 +101,18 @@ def _module_bytes(step_module: Any) -> Any:
     raise ValueError("step_module must be a path, bytes or a torch.jit.ScriptModule "
                      f"(export one with openmm_cgml.export.export_step_module), got "
                      f"{type(step_module).__name__}")
+
+
+def no_jit_respecialisation() -> Any:
+    """Context manager: run TorchScript without the profiling executor's re-specialisation.
+
+    The CG neighbour lists change size every step; with graph optimisation on, TorchScript
+    re-specialises the graph again and again (measured on CPU: steps of ~10 ms with spikes of
+    ~0.9 s). The switch is thread-local in libtorch and the plugin runs the module in the
+    calling thread, so wrapping ``Simulation.step`` / ``integrator.step`` in this context
+    also covers the compiled CGMLIntegrator. ``cgml simulate`` does this for you.
+    """
+    return torch.jit.optimized_execution(False)
 
 
 def create_integrator(step_module: Any, seed: int | None = None) -> openmm.Integrator:
