@@ -138,9 +138,11 @@ def coarse_grain(
     if structure.masses is not None:
         atom_masses = structure.masses
     else:
-        atom_masses = np.array(
-            [a.element.mass.value_in_unit(unit.dalton) for a in top.atoms()], dtype=np.float64
-        )
+        mass_of: dict[Any, float] = {}
+        for a in top.atoms():
+            if a.element not in mass_of:
+                mass_of[a.element] = a.element.mass.value_in_unit(unit.dalton)
+        atom_masses = np.array([mass_of[a.element] for a in top.atoms()], dtype=np.float64)
     bonds, btypes = atom_graph(top)
     feats = atom_features(top, atom_masses)
     options: dict[str, Any] = {"seed": seed}

@@ -21,6 +21,7 @@ import functools
 import io
 import logging
 import os
+import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,6 +286,12 @@ def _fixer_prototype():
     return PDBFixer(pdbfile=io.StringIO(dummy))
 
 
+def _reference_platform():
+    import openmm
+
+    return openmm.Platform.getPlatformByName("Reference")
+
+
 def _new_fixer(topology: app.Topology, positions: Any):
     """A PDBFixer holding ``topology``/``positions`` (shares the cached templates; no I/O)."""
     fixer = copy.copy(_fixer_prototype())
@@ -294,6 +301,8 @@ def _new_fixer(topology: app.Topology, positions: Any):
     fixer.modifiedResidues = []
     fixer.missingResidues = {}
     fixer._ccdCache = {}
+    # the Reference platform makes the minimisations of added atoms reproducible
+    fixer.platform = _reference_platform()
     # never reach for the network: unknown residues simply have no external definition
     for res in topology.residues():
         if res.name not in fixer.templates:
@@ -345,7 +354,34 @@ def _clean_frame(
     variants: list | None,
     report: list[str] | None,
 ) -> tuple[app.Topology, np.ndarray, list | None]:
-    """One frame through PDBFixer; returns (topology, positions nm [n,3], variants used)."""
+    """One frame through PDBFixer; returns (topology, positions nm [n,3], variants used).
+
+    OpenMM's Modeller places new hydrogens with Python's global ``random``; it is seeded
+    with ``seed`` here (and restored afterwards) so that the same input gives the same atoms.
+    """
+    state = random.getstate()
+    random.seed(seed)
+    try:
+        return _clean_frame_seeded(
+            topology, frame, replace=replace, add_missing_atoms=add_missing_atoms,
+            add_hydrogens=add_hydrogens, ph=ph, seed=seed, variants=variants, report=report,
+        )
+    finally:
+        random.setstate(state)
+
+
+def _clean_frame_seeded(
+    topology: app.Topology,
+    frame: np.ndarray,
+    *,
+    replace: dict[str, str],
+    add_missing_atoms: bool,
+    add_hydrogens: bool,
+    ph: float,
+    seed: int,
+    variants: list | None,
+    report: list[str] | None,
+) -> tuple[app.Topology, np.ndarray, list | None]:
     fixer = _new_fixer(topology, _quantity(frame))
     fixer.findNonstandardResidues()
     subs = {r: n for r, n in fixer.nonstandardResidues}
@@ -369,13 +405,14 @@ def _clean_frame(
             for res, names in fixer.missingTerminals.items():
                 _note(report, f"added terminal atoms {', '.join(names)} to {_residue_label(res)}")
         if fixer.missingAtoms or fixer.missingTerminals:
-            fixer.addMissingAtoms(seed=seed)
+            # OpenMM reads an integrator seed of 0 as "pick one at random": never pass 0
+            fixer.addMissingAtoms(seed=seed % (2**31 - 2) + 1)
     top, pos = fixer.topology, fixer.positions
     used = variants
     if add_hydrogens:
         n_before = top.getNumAtoms()
         modeller = app.Modeller(top, pos)
-        used = modeller.addHydrogens(pH=ph, variants=variants)
+        used = modeller.addHydrogens(pH=ph, variants=variants, platform=_reference_platform())
         top, pos = modeller.topology, modeller.positions
         if report is not None:
             added = top.getNumAtoms() - n_before

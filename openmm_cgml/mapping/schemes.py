@@ -46,11 +46,12 @@ class SchemeResult:
 def relabel_by_first_atom(labels: np.ndarray) -> np.ndarray:
     """Renumber cluster labels 0..B-1 in order of each cluster's lowest atom index."""
     labels = np.asarray(labels, dtype=np.int64)
-    _, first = np.unique(labels, return_index=True)
-    order = np.argsort(first, kind="stable")
-    uniq = labels[first[order]]
-    lookup = {int(lab): i for i, lab in enumerate(uniq)}
-    return np.fromiter((lookup[int(x)] for x in labels), dtype=np.int64, count=len(labels))
+    if len(labels) == 0:
+        return labels
+    uniq, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[np.argsort(first, kind="stable")] = np.arange(len(uniq))
+    return rank[inverse.reshape(-1)]
 
 
 def adjacency_matrix(num_atoms: int, bonds: np.ndarray) -> sp.csr_matrix:
@@ -305,29 +306,41 @@ def graph_partition(
     ncomp, comp = connected_components(adj, directed=False)
     labels = np.full(num_atoms, -1, dtype=np.int64)
     next_label = 0
-    order = np.argsort(comp, kind="stable")
+    # order atoms by molecule (ascending index inside each): molecule c is then the
+    # contiguous diagonal block bounds[c]:bounds[c+1] of the permuted adjacency
+    order = np.lexsort((np.arange(num_atoms), comp))
     bounds = np.searchsorted(comp[order], np.arange(ncomp + 1))
+    adj_sorted = adj[order][:, order].tocsr()
+    cache: dict[tuple[int, bytes], np.ndarray] = {}  # identical molecules, same partition
     for c in range(ncomp):
-        nodes = np.sort(order[bounds[c]:bounds[c + 1]])
-        m = len(nodes)
+        lo, hi = int(bounds[c]), int(bounds[c + 1])
+        nodes = order[lo:hi]
+        m = hi - lo
         nparts = max(1, int(round(m / atoms_per_bead)))
         if nparts == 1:
             local = np.zeros(m, dtype=np.int64)
         elif nparts >= m:
             local = np.arange(m, dtype=np.int64)
         else:
-            sub = adj[nodes][:, nodes].tocsr()
-            candidates = []
-            if method in ("auto", "metis") and have_metis:
-                try:
-                    candidates.append(_repair(sub, _metis_partition(sub, nparts, seed),
+            sub = adj_sorted[lo:hi, lo:hi].tocsr()
+            sub.sort_indices()
+            key = (m, sub.indptr.tobytes() + sub.indices.tobytes())
+            local = cache.get(key)
+            if local is None:
+                candidates = []
+                if method in ("auto", "metis") and have_metis:
+                    try:
+                        candidates.append(_repair(sub, _metis_partition(sub, nparts, seed),
+                                                  atoms_per_bead))
+                    except Exception as exc:  # METIS can refuse odd graphs
+                        log.warning("METIS failed on a %d-atom molecule (%s)", m, exc)
+                if method in ("auto", "grow") or not candidates:
+                    candidates.append(_repair(sub, _grow_partition(sub, nparts),
                                               atoms_per_bead))
-                except Exception as exc:  # METIS can refuse odd graphs
-                    log.warning("METIS failed on a %d-atom molecule (%s)", m, exc)
-            if method == "grow" or (method == "auto") or not candidates:
-                candidates.append(_repair(sub, _grow_partition(sub, nparts), atoms_per_bead))
-            local = min(candidates, key=lambda lab: _partition_score(sub, lab, atoms_per_bead))
-        local = relabel_by_first_atom(local)
+                local = min(candidates,
+                            key=lambda lab: _partition_score(sub, lab, atoms_per_bead))
+                local = relabel_by_first_atom(local)
+                cache[key] = local
         labels[nodes] = local + next_label
         next_label += int(local.max()) + 1
     return relabel_by_first_atom(labels)
@@ -411,16 +424,11 @@ def residue_scheme(
             label += 1
     if other:
         other_idx = np.array(sorted(other), dtype=np.int64)
-        pos = {int(a): k for k, a in enumerate(other_idx)}
-        sub_bonds = [
-            (pos[int(i)], pos[int(j)])
-            for i, j in np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
-            if int(i) in pos and int(j) in pos
-        ]
-        part = graph_partition(
-            len(other_idx), np.array(sub_bonds, dtype=np.int64).reshape(-1, 2),
-            other_atoms_per_bead, seed=seed,
-        )
+        local = np.full(n, -1, dtype=np.int64)
+        local[other_idx] = np.arange(len(other_idx))
+        bb = np.asarray(bonds, dtype=np.int64).reshape(-1, 2)
+        bb = local[bb[(local[bb[:, 0]] >= 0) & (local[bb[:, 1]] >= 0)]] if len(bb) else bb
+        part = graph_partition(len(other_idx), bb, other_atoms_per_bead, seed=seed)
         labels[other_idx] = part + label
         for p in np.unique(part):
             bead_kind[int(p) + label] = "graph"

@@ -192,3 +192,42 @@ def test_only_solvent_is_an_error(tmp_path):
         coarse_grain(path)
     m = coarse_grain(path, keep="water", scheme="graph", atoms_per_bead=3)
     assert m.num_beads == tip3p.topology.getNumResidues()
+
+
+def test_cleaning_is_reproducible(data_dir):
+    a = coarse_grain(data_dir / "villin_missing_atoms.pdb", seed=3)
+    b = coarse_grain(data_dir / "villin_missing_atoms.pdb", seed=3)
+    np.testing.assert_array_equal(a.frames, b.frames)  # added atoms placed identically
+    np.testing.assert_array_equal(a.atom_to_bead, b.atom_to_bead)
+
+
+def test_nucleic_acid(data_dir):
+    from openmm_cgml.mapping import ROLE_VOCAB
+
+    m = coarse_grain(data_dir / "dna_GCATGC.pdb")
+    assert [a.residue.name for a in m.topology.atoms()] == ["DG", "DC", "DA", "DT", "DG", "DC"]
+    assert {a.name for a in m.topology.atoms()} == {"P"}
+    roles = {ROLE_VOCAB[r] for r in m.atom_features["role"]}
+    assert {"na_backbone", "na_sugar", "na_base", "H"} <= roles
+    two = coarse_grain(data_dir / "dna_GCATGC.pdb", scheme="residue_sidechain")
+    assert two.num_beads == 12
+    atoms = list(two.atom_topology.atoms())
+    base_bead = {atoms[i].name for i in np.flatnonzero(two.atom_to_bead == 1)}
+    assert "N9" in base_bead and "P" not in base_bead and "C1'" not in base_bead
+
+
+def test_several_chains_kept(villin_path, data_dir):
+    prot = app.PDBFile(str(villin_path))
+    dna = app.PDBFile(str(data_dir / "dna_GCATGC.pdb"))
+    modeller = app.Modeller(prot.topology, prot.positions)
+    shift = np.array([6.0, 0.0, 0.0])
+    dxyz = dna.getPositions(asNumpy=True).value_in_unit(unit.nanometer) + shift
+    modeller.add(dna.topology, dxyz * unit.nanometer)
+    m = coarse_grain((modeller.topology, modeller.getPositions()))
+    chains = list(m.topology.chains())
+    assert len(chains) == 2
+    assert \
+        [len(list(c.atoms())) for c in chains] == [35, 6]
+    # no CG bond between the two chains
+    chain_of = np.array([a.residue.chain.index for a in m.topology.atoms()])
+    assert np.all(chain_of[m.cg_bonds[:, 0]] == chain_of[m.cg_bonds[:, 1]])

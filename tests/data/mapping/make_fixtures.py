@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import io
 import os
+import random
 from pathlib import Path
 
 import numpy as np
+import openmm
 import openmm.app as app
 import openmm.unit as unit
 
@@ -120,15 +122,24 @@ def villin_with_ligand() -> None:
 
 
 def peptide_from_sequence(sequence: str = "ACDEFGHIKW") -> None:
-    """A peptide built from its sequence with PDBFixer's templates (SEQRES + one residue)."""
-    from pdbfixer import PDBFixer
-
+    """A peptide built from its sequence with PDBFixer's templates."""
     three = {
         "A": "ALA", "C": "CYS", "D": "ASP", "E": "GLU", "F": "PHE", "G": "GLY", "H": "HIS",
         "I": "ILE", "K": "LYS", "L": "LEU", "M": "MET", "N": "ASN", "P": "PRO", "Q": "GLN",
         "R": "ARG", "S": "SER", "T": "THR", "V": "VAL", "W": "TRP", "Y": "TYR",
     }
-    names = [three[c] for c in sequence]
+    _from_sequence([three[c] for c in sequence], HERE / f"peptide_{sequence}.pdb")
+
+
+def dna_from_sequence(sequence: str = "GCATGC") -> None:
+    """A single DNA strand built from its sequence with PDBFixer's templates."""
+    _from_sequence([f"D{c}" for c in sequence], HERE / f"dna_{sequence}.pdb")
+
+
+def _from_sequence(names: list[str], path: Path) -> None:
+    """SEQRES + three template residues; PDBFixer builds the missing residues and atoms."""
+    from pdbfixer import PDBFixer
+
     fixer0 = PDBFixer(pdbfile=io.StringIO(
         "ATOM      1  CA  GLY A   1       0.000   0.000   0.000  1.00  0.00           C\nEND\n"
     ))
@@ -154,16 +165,18 @@ def peptide_from_sequence(sequence: str = "ACDEFGHIKW") -> None:
             serial += 1
     lines.append("END")
     fixer = PDBFixer(pdbfile=io.StringIO("\n".join(lines) + "\n"))
+    fixer.platform = openmm.Platform.getPlatformByName("Reference")  # reproducible minimisation
     fixer.findMissingResidues()
     fixer.findMissingAtoms()
     fixer.addMissingAtoms(seed=SEED)
     fixer.addMissingHydrogens(7.0)
     pos = np.asarray(fixer.positions.value_in_unit(unit.nanometer))
-    _write(HERE / f"peptide_{sequence}.pdb", fixer.topology, [pos])
+    _write(path, fixer.topology, [pos])
 
 
 def main() -> None:
     os.chdir(HERE)
+    random.seed(SEED)  # Modeller.addHydrogens places hydrogens with Python's random
     rng = np.random.default_rng(SEED)
     villin_multimodel(rng)
     villin_missing_atoms()
@@ -171,6 +184,7 @@ def main() -> None:
     popc_lipid()
     villin_with_ligand()
     peptide_from_sequence()
+    dna_from_sequence()
 
 
 if __name__ == "__main__":
