@@ -24,10 +24,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder (created if needed)")
     p.add_argument(
         "--scheme", default="residue",
-        choices=["residue", "residue_sidechain", "graph"],
+        choices=["residue", "residue_sidechain", "graph", "custom"],
         help="residue: one bead per residue; residue_sidechain: backbone + side chain; "
-        "graph: balanced connected clusters of --atoms-per-bead atoms (default: residue)",
+        "graph: balanced connected clusters of --atoms-per-bead atoms; custom: bead indices "
+        "from --atom-to-bead (default: residue)",
     )
+    p.add_argument("--atom-to-bead", default=None,
+                   help="for --scheme custom: .npy or text file with one bead index per atom "
+                   "(of the input file, or of the kept atoms)")
     p.add_argument("--atoms-per-bead", type=float, default=None,
                    help="cluster size for --scheme graph (and for ligands in residue schemes)")
     p.add_argument("--keep", default="ligands",
@@ -41,9 +45,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--traj", default=None,
                    help="all-atom trajectory to map too (DCD/XTC/...; atoms of the input file "
                    "or of the cleaned structure); written as OUT/<name>_beads.dcd")
+    p.add_argument("--top", default=None,
+                   help="topology file for --traj (default: worked out from its atom count: "
+                   "the input's atoms or the cleaned structure's)")
     p.add_argument("--chunk", type=int, default=1000, help="frames per chunk for --traj")
     p.add_argument("--name", default=None, help="output file prefix (default: input file stem)")
     p.set_defaults(func=run)
+
+
+def _read_indices(path: Path):
+    import numpy as np
+
+    if not path.is_file():
+        raise FileNotFoundError(f"--atom-to-bead: {path} does not exist")
+    try:
+        arr = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, ndmin=1)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--atom-to-bead: {path} is not a .npy or text list of integers "
+                         f"({exc})") from None
+    return np.asarray(arr).reshape(-1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,9 +77,17 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"-o {out}: exists and is not a folder")
     name = args.name or src.stem
+    atom_to_bead = None
+    if args.scheme == "custom":
+        if not args.atom_to_bead:
+            raise ValueError("--scheme custom needs --atom-to-bead FILE")
+        atom_to_bead = _read_indices(Path(args.atom_to_bead))
+    elif args.atom_to_bead:
+        raise ValueError("--atom-to-bead is only used with --scheme custom")
     mapping = coarse_grain(
         src, scheme=args.scheme, atoms_per_bead=args.atoms_per_bead, keep=args.keep,
         clean=False if args.no_clean else None, ph=args.ph, seed=args.seed,
+        atom_to_bead=atom_to_bead,
     )
     # everything is computed before anything is written: no partial output on errors
     pdb_text = bead_pdb_text(mapping)
@@ -68,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     summary["input"] = str(src)
     bead_traj = None
     if args.traj:
-        bead_traj = map_trajectory(mapping, args.traj, top=str(src), chunk=args.chunk)
+        bead_traj = map_trajectory(mapping, args.traj, top=args.top, chunk=args.chunk)
         summary["trajectory"] = {"path": str(args.traj), "frames": int(bead_traj.shape[0])}
     targets = {
         out / f"{name}_beads.pdb": pdb_text,

@@ -62,6 +62,7 @@ _RESIDUE_ALIASES = {
     "G5": "G", "G3": "G", "U5": "U", "U3": "U", "DA5": "DA", "DA3": "DA", "DC5": "DC",
     "DC3": "DC", "DG5": "DG", "DG3": "DG", "DT5": "DT", "DT3": "DT", "NMA": "NME",
 }
+_AMINO_SET = frozenset(AMINO_ACIDS + AMINO_ACID_VARIANTS)
 PROTEIN_RESIDUES: frozenset[str] = frozenset(AMINO_ACIDS + AMINO_ACID_VARIANTS + CAPS)
 NUCLEIC_RESIDUES: frozenset[str] = frozenset(NUCLEIC_ACIDS) | frozenset(
     k for k, v in _RESIDUE_ALIASES.items() if v in NUCLEIC_ACIDS
@@ -70,9 +71,13 @@ _POLYMER_RE = re.compile(r"^P\d[A-Z]?$")
 
 
 def canonical_residue_name(name: str) -> str:
-    """Upper-cased residue name with common aliases resolved (``WAT`` -> ``HOH`` ...)."""
+    """Upper-cased residue name with common aliases resolved (``WAT`` -> ``HOH``, Amber
+    terminal names ``NALA``/``CALA`` -> ``ALA`` ...)."""
     key = name.strip().upper()
-    return _RESIDUE_ALIASES.get(key, key)
+    key = _RESIDUE_ALIASES.get(key, key)
+    if len(key) == 4 and key[0] in "NC" and key[1:] in _AMINO_SET:
+        return key[1:]
+    return key
 
 
 def residue_index(name: str) -> int:

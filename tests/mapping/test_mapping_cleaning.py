@@ -226,8 +226,7 @@ def test_several_chains_kept(villin_path, data_dir):
     m = coarse_grain((modeller.topology, modeller.getPositions()))
     chains = list(m.topology.chains())
     assert len(chains) == 2
-    assert \
-        [len(list(c.atoms())) for c in chains] == [35, 6]
+    assert [len(list(c.atoms())) for c in chains] == [35, 6]
     # no CG bond between the two chains
     chain_of = np.array([a.residue.chain.index for a in m.topology.atoms()])
     assert np.all(chain_of[m.cg_bonds[:, 0]] == chain_of[m.cg_bonds[:, 1]])

@@ -134,3 +134,29 @@ def test_cli_errors_leave_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cgml map: error:" in err and "empty" in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_map_with_trajectory_and_custom(tmp_path, villin_path):
+    pdb = app.PDBFile(str(villin_path))
+    xyz = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    box = pdb.topology.getPeriodicBoxVectors()
+    dcd = tmp_path / "in.dcd"
+    with open(dcd, "wb") as fh:
+        writer = app.DCDFile(fh, pdb.topology, 0.002 * unit.picosecond)
+        for k in range(4):
+            writer.writeModel((xyz + 0.01 * k) * unit.nanometer, periodicBoxVectors=box)
+    out = tmp_path / "out"
+    assert cgml_main(["map", str(villin_path), "-o", str(out), "--traj", str(dcd),
+                      "--chunk", "3"]) == 0
+    m = BeadMapping.load(out / "test_mapping.json")
+    t = mdtraj.load(str(out / "test_beads.dcd"), top=str(out / "test_beads.pdb"))
+    assert t.n_frames == 4 and t.n_atoms == 35
+    np.testing.assert_allclose(t.xyz[2], m.bead_positions()[0] + 0.02, atol=1e-4)
+    # custom scheme from a text file of indices (one per input atom)
+    idx = tmp_path / "a2b.txt"
+    np.savetxt(idx, [a.residue.index // 5 for a in pdb.topology.atoms()], fmt="%d")
+    out2 = tmp_path / "out2"
+    assert cgml_main(["map", str(villin_path), "-o", str(out2), "--scheme", "custom",
+                      "--atom-to-bead", str(idx)]) == 0
+    assert BeadMapping.load(out2 / "test_mapping.json").num_beads == 7
+    assert cgml_main(["map", str(villin_path), "-o", str(out2), "--scheme", "custom"]) == 2
