@@ -43,6 +43,10 @@ public:
     bool checkpointLoaded = false; // a checkpoint restored the history; keep it if positions match
     VerletIntegrator* verlet = nullptr;
     Kernel verletKernel;
+    // Per-step buffers, reused (pinned host memory when the module runs on CUDA).
+    at::Tensor hostNoise, deviceNoise, hostForces, zeroForce, box, hostNext;
+    Vec3 boxVectors[3];
+    bool buffersReady = false;
     ~CGMLIntegratorState() {
         verletKernel = Kernel();
         delete verlet;
@@ -213,6 +217,7 @@ void CGMLIntegrator::prepare() {
     if (state->history.defined())
         state->history = state->history.to(device);
     state->device = device;
+    state->buffersReady = false;
     state->periodic = periodic;
     state->hasForces = system.getNumForces() > 0;
     state->prepared = true;
@@ -348,9 +353,26 @@ void CGMLIntegrator::step(int steps) {
     state->checkpointLoaded = false;
     torch::NoGradGuard noGrad;
     const int n = numParticles;
+    const bool cuda = state->device.is_cuda();
     const torch::TensorOptions options = torch::TensorOptions().dtype(state->dtype).device(state->device);
+    if (!state->buffersReady) {
+        const torch::TensorOptions host = torch::TensorOptions().dtype(state->dtype);
+        state->hostNoise = torch::empty({noiseDraws, n, 3}, host);
+        state->hostForces = torch::empty({n, 3}, torch::kDouble);
+        state->hostNext = torch::empty({n, 3}, torch::kDouble);
+        if (cuda) {
+            state->hostNoise = state->hostNoise.pin_memory();
+            state->hostForces = state->hostForces.pin_memory();
+            state->hostNext = state->hostNext.pin_memory();
+            state->deviceNoise = torch::empty({noiseDraws, n, 3}, options);
+        }
+        else
+            state->deviceNoise = state->hostNoise;
+        state->zeroForce = torch::zeros({n, 3}, options);
+        state->box = at::Tensor();
+        state->buffersReady = true;
+    }
     vector<Vec3> forces, newPositions(n), velocities(n);
-    at::Tensor zeroForce = torch::zeros({n, 3}, options);
     const double invDt = 1.0 / timestep;
     for (int s = 0; s < steps; s++) {
         context->updateContextState();
@@ -359,30 +381,38 @@ void CGMLIntegrator::step(int steps) {
         const long long stepNumber = context->getStepCount() + 1;
 
         // Inputs: external forces, noise, box.
-        at::Tensor external = zeroForce;
+        at::Tensor external = state->zeroForce;
         if (state->hasForces) {
             context->calcForcesAndEnergy(true, false, getIntegrationForceGroups());
             context->getForces(forces);
-            external = vec3ToTensor(forces, state->dtype, state->device);
+            double* f = state->hostForces.data_ptr<double>();
+            for (int i = 0; i < n; i++)
+                for (int d = 0; d < 3; d++)
+                    f[3 * i + d] = forces[i][d];
+            external = state->hostForces.to(state->device, state->dtype, cuda, true);
         }
-        at::Tensor noise;
-        if (noiseDraws > 0)
-            noise = at::randn({noiseDraws, n, 3}, state->generator, torch::TensorOptions().dtype(state->dtype));
-        else
-            noise = torch::zeros({0, n, 3}, torch::TensorOptions().dtype(state->dtype));
-        noise = noise.to(state->device);
-        at::Tensor box = torch::zeros({3, 3}, torch::kDouble);
-        if (state->periodic) {
-            Vec3 a, b, c;
-            context->getPeriodicBoxVectors(a, b, c);
+        if (noiseDraws > 0) {
+            // Same stream as at::randn(size, generator): the noise is identical on every platform.
+            state->hostNoise.normal_(0.0, 1.0, state->generator);
+            if (cuda)
+                state->deviceNoise.copy_(state->hostNoise, true);
+        }
+        at::Tensor noise = state->deviceNoise;
+        Vec3 boxVectors[3];
+        if (state->periodic)
+            context->getPeriodicBoxVectors(boxVectors[0], boxVectors[1], boxVectors[2]);
+        if (!state->box.defined() || boxVectors[0] != state->boxVectors[0] || boxVectors[1] != state->boxVectors[1] ||
+                boxVectors[2] != state->boxVectors[2]) {
+            at::Tensor box = torch::zeros({3, 3}, torch::kDouble);
             double* p = box.data_ptr<double>();
-            for (int d = 0; d < 3; d++) {
-                p[d] = a[d];
-                p[3 + d] = b[d];
-                p[6 + d] = c[d];
-            }
+            for (int r = 0; r < 3; r++)
+                for (int d = 0; d < 3; d++)
+                    p[3 * r + d] = boxVectors[r][d];
+            state->box = box.to(state->device, state->dtype);
+            for (int r = 0; r < 3; r++)
+                state->boxVectors[r] = boxVectors[r];
         }
-        box = box.to(state->device, state->dtype);
+        at::Tensor box = state->box;
 
         // Run the step module.
         at::Tensor next;
@@ -411,7 +441,13 @@ void CGMLIntegrator::step(int steps) {
             throw OpenMMException(msg.str());
         }
         next = next.to(state->dtype);
-        at::Tensor hostNext = next.to(torch::kCPU, torch::kDouble).contiguous();
+        at::Tensor hostNext;
+        if (cuda) {
+            state->hostNext.copy_(next.to(torch::kDouble));
+            hostNext = state->hostNext;
+        }
+        else
+            hostNext = next.to(torch::kDouble).contiguous();
         const double* p = hostNext.data_ptr<double>();
         for (int i = 0; i < n; i++) {
             const double* x = p + 3 * (size_t) i;

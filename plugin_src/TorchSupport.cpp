@@ -120,10 +120,14 @@ void checkForwardArguments(const torch::jit::Module& module, size_t numArgs, con
     if (n > 0 && schema.arguments()[0].name() == "self")
         n--;
     if (n != numArgs) {
-        ostringstream msg;
-        msg << owner << ": the module's forward() takes " << n << " argument(s) but " << numArgs
-            << " are required: " << expected << ". Found: " << schema;
-        throw OpenMMException(msg.str());
+        string found;
+        for (const c10::Argument& arg : schema.arguments()) {
+            if (arg.name() == "self")
+                continue;
+            found += (found.empty() ? "" : ", ") + arg.name();
+        }
+        throw OpenMMException(owner + ": the module's forward() takes " + to_string(n) + " argument(s) (" + found +
+                              ") but " + to_string(numArgs) + " are required: " + expected + ".");
     }
 }
 
