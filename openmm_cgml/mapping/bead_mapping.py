@@ -338,6 +338,9 @@ class BeadMapping:
             "num_beads": self.num_beads,
             "atom_to_bead": self.atom_to_bead.tolist(),
             "atom_masses": self.atom_masses.tolist(),
+            # derived, stored for readers that do not rebuild a BeadMapping
+            "bead_masses": self.bead_masses.tolist(),
+            "cg_bonds": self.cg_bonds.tolist(),
             "atom_bonds": self.atom_bonds.tolist(),
             "bond_types": self.bond_types.tolist(),
             "atom_features": {
@@ -388,6 +391,12 @@ class BeadMapping:
         )
         if mapping.num_beads != data.get("num_beads", mapping.num_beads):
             raise ValueError("mapping JSON is inconsistent: num_beads does not match atom_to_bead")
+        if "cg_bonds" in data and not np.array_equal(
+            np.asarray(data["cg_bonds"], dtype=np.int64).reshape(-1, 2), mapping.cg_bonds
+        ):
+            raise ValueError("mapping JSON is inconsistent: cg_bonds do not follow atom_bonds")
+        if "bead_masses" in data and not np.allclose(data["bead_masses"], mapping.bead_masses):
+            raise ValueError("mapping JSON is inconsistent: bead_masses do not sum atom_masses")
         return mapping
 
     def to_json(self, include_frames: bool = True) -> str:

@@ -64,6 +64,10 @@ def test_json_bad_files(tmp_path, villin_path):
     bad.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="version 99 is not supported"):
         BeadMapping.load(bad)
+    tampered = m.to_dict()
+    tampered["cg_bonds"] = tampered["cg_bonds"][:-1]
+    with pytest.raises(ValueError, match="cg_bonds"):
+        BeadMapping.from_dict(tampered)
     junk = tmp_path / "junk.json"
     junk.write_text("{not json")
     with pytest.raises(ValueError, match="junk.json: mapping is not valid JSON"):
