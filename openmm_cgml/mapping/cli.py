@@ -68,9 +68,9 @@ def _read_indices(path: Path):
 
 def run(args: argparse.Namespace) -> int:
     from openmm_cgml.mapping.build import coarse_grain
-    from openmm_cgml.mapping.output import bead_pdb_text, summary_text
+    from openmm_cgml.mapping.output import bead_pdb_text, summary_text, write_bead_dcd
     from openmm_cgml.mapping.trajectory import map_trajectory
-    from openmm_cgml.utils import atomic_path, atomic_write
+    from openmm_cgml.utils import atomic_write
 
     src = Path(args.input)
     out = Path(args.out)
@@ -106,14 +106,8 @@ def run(args: argparse.Namespace) -> int:
     written: list[Path] = []
     try:
         if bead_traj is not None:
-            import openmm.app as app
-            import openmm.unit as unit
-
             dcd_path = out / f"{name}_beads.dcd"
-            with atomic_path(dcd_path) as tmp, open(tmp, "wb") as fh:
-                dcd = app.DCDFile(fh, mapping.topology, 1.0 * unit.picosecond)
-                for frame in bead_traj:
-                    dcd.writeModel(unit.Quantity(frame.astype(float), unit.nanometer))
+            write_bead_dcd(mapping, dcd_path, bead_traj)
             written.append(dcd_path)
         for path, text in targets.items():
             atomic_write(path, text)

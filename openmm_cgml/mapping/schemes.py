@@ -258,11 +258,6 @@ def _partition_score(sub: sp.csr_matrix, labels: np.ndarray, atoms_per_bead: flo
     return float(np.sum((sizes - atoms_per_bead) ** 2)) + 0.1 * cut
 
 
-def _repair_connectivity(sub: sp.csr_matrix, labels: np.ndarray, min_size: int) -> np.ndarray:
-    """Split clusters into bonded pieces, then merge pieces smaller than ``min_size``."""
-    return _merge_small(sub, _split_components(sub, labels), min_size)
-
-
 def graph_partition(
     num_atoms: int,
     bonds: np.ndarray,
