@@ -580,5 +580,83 @@ def prepare_structure(
                                elem_mass)
     if top2.getNumAtoms() == 0:
         raise ValueError(f"{label}: no atoms left after cleaning")
+    top2 = repair_bonds(top2, frames2[0], report)
     return Structure(top2, frames2, source_atoms.astype(np.int64), n_source, label, report,
                      kept_masses)
+
+
+#: covalent radii (nm) used to infer bonds of ligands that come without CONECT records
+_COVALENT_RADIUS_NM = {
+    "H": 0.031, "B": 0.084, "C": 0.076, "N": 0.071, "O": 0.066, "F": 0.057, "P": 0.107,
+    "S": 0.105, "Cl": 0.102, "Br": 0.120, "I": 0.139, "Se": 0.120, "Si": 0.111,
+}
+MAX_BOND_NM = 0.3
+
+
+def repair_bonds(topology: app.Topology, positions: np.ndarray, report: list[str]) -> app.Topology:
+    """Drop bonds longer than :data:`MAX_BOND_NM` (chain gaps joined by residue templates) and
+    infer the bonds of multi-atom ligands that have none (no CONECT records) from distances.
+
+    Returns ``topology`` itself when nothing changes, else a copy; every change is reported.
+    """
+    atoms = list(topology.atoms())
+    bonds = list(topology.bonds())
+    xyz = np.asarray(positions, dtype=np.float64)
+    drop = set()
+    long_bonds = []
+    for k, b in enumerate(bonds):
+        if b.atom1.element is None or b.atom2.element is None:
+            continue
+        d = float(np.linalg.norm(xyz[b.atom1.index] - xyz[b.atom2.index]))
+        if d > MAX_BOND_NM:
+            drop.add(k)
+            long_bonds.append(
+                f"{_residue_label(b.atom1.residue)}:{b.atom1.name}-"
+                f"{_residue_label(b.atom2.residue)}:{b.atom2.name} ({d:.2f} nm)"
+            )
+    if long_bonds:
+        more = f" and {len(long_bonds) - 5} more" if len(long_bonds) > 5 else ""
+        _note(report, f"removed {len(long_bonds)} bond(s) longer than {MAX_BOND_NM} nm (gaps in "
+              f"the structure are chain breaks, not bonds): {', '.join(long_bonds[:5])}{more}",
+              logging.WARNING)
+    bonded = np.zeros(len(atoms), dtype=bool)
+    for b in bonds:
+        bonded[b.atom1.index] = bonded[b.atom2.index] = True
+    extra: list[tuple[int, int]] = []
+    inferred: dict[str, int] = {}
+    for res in topology.residues():
+        idx = np.array([a.index for a in res.atoms()], dtype=np.int64)
+        if len(idx) < 2 or bonded[idx].any() or residue_category(res) not in ("ligands",):
+            continue
+        symbols = [atoms[i].element.symbol if atoms[i].element is not None else None for i in idx]
+        if any(sym is None for sym in symbols):
+            continue
+        radii = np.array([_COVALENT_RADIUS_NM.get(sym, 0.15) for sym in symbols])
+        tree = cKDTree(xyz[idx])
+        for i, j in sorted(tree.query_pairs(r=2 * radii.max() + 0.045)):
+            d = float(np.linalg.norm(xyz[idx[i]] - xyz[idx[j]]))
+            if d < radii[i] + radii[j] + 0.045 and not (symbols[i] == symbols[j] == "H"):
+                extra.append((int(idx[i]), int(idx[j])))
+                inferred[res.name] = inferred.get(res.name, 0) + 1
+    if inferred:
+        _note(report, "inferred bonds from distances (no CONECT records) for "
+              + ", ".join(f"{k} ({v} bonds)" for k, v in sorted(inferred.items())),
+              logging.WARNING)
+    if not drop and not extra:
+        return topology
+    new = app.Topology()
+    new.setPeriodicBoxVectors(topology.getPeriodicBoxVectors())
+    amap: dict[int, app.topology.Atom] = {}
+    for chain in topology.chains():
+        c = new.addChain(chain.id)
+        for res in chain.residues():
+            r = new.addResidue(res.name, c, res.id, res.insertionCode)
+            for atom in res.atoms():
+                amap[atom.index] = new.addAtom(atom.name, atom.element, r, atom.id,
+                                               atom.formalCharge)
+    for k, b in enumerate(bonds):
+        if k not in drop:
+            new.addBond(amap[b.atom1.index], amap[b.atom2.index], b.type, b.order)
+    for i, j in extra:
+        new.addBond(amap[i], amap[j])
+    return new

@@ -230,3 +230,31 @@ def test_several_chains_kept(villin_path, data_dir):
     # no CG bond between the two chains
     chain_of = np.array([a.residue.chain.index for a in m.topology.atoms()])
     assert np.all(chain_of[m.cg_bonds[:, 0]] == chain_of[m.cg_bonds[:, 1]])
+
+
+def test_gap_in_chain_is_a_break_not_a_bond(tmp_path, villin_path):
+    text = _protein_pdb_text(villin_path)
+    lines = [line for line in text.splitlines()
+             if not (line.startswith("ATOM") and 10 <= int(line[22:26]) <= 14)]
+    path = tmp_path / "gap.pdb"
+    path.write_text("\n".join(lines) + "\n")
+    m = coarse_grain(path)
+    assert m.num_beads == 30
+    assert any("removed 1 bond(s) longer than" in r and "VAL9" in r and "SER15" in r
+               for r in m.report)
+    assert len(m.cg_bonds) == 28  # two chain pieces of 9 and 21 beads
+    fine = np.linalg.norm(m.positions[m.atom_bonds[:, 0]] - m.positions[m.atom_bonds[:, 1]], axis=1)
+    assert fine.max() < 0.3
+
+
+def test_ligand_bonds_inferred_without_conect(tmp_path, data_dir):
+    text = (data_dir / "popc.pdb").read_text()
+    with_conect = coarse_grain(data_dir / "popc.pdb", scheme="graph", atoms_per_bead=8)
+    stripped = tmp_path / "popc_noconect.pdb"
+    stripped.write_text("".join(line + "\n" for line in text.splitlines()
+                                if not line.startswith("CONECT")))
+    m = coarse_grain(stripped, scheme="graph", atoms_per_bead=8)
+    assert any("inferred bonds from distances" in r and "POP" in r for r in m.report)
+    assert {tuple(b) for b in m.atom_bonds.tolist()} == \
+        {tuple(b) for b in with_conect.atom_bonds.tolist()}
+    np.testing.assert_array_equal(m.atom_to_bead, with_conect.atom_to_bead)
