@@ -10,6 +10,39 @@ from typing import Any
 FAMILIES = ("plain", "equivariant")
 
 
+def coerce_numbers(obj: Any, where: str) -> None:
+    """Convert int/float/bool dataclass fields given as strings or other numbers in place.
+
+    YAML 1.1 reads ``1e-3`` (no dot) as a string; this accepts it and raises a
+    ``ValueError`` naming the field for anything that is not a number.
+    """
+    kinds = {"int": int, "float": float, "bool": bool}
+    for f in dataclasses.fields(obj):
+        kind = kinds.get(str(f.type))
+        value = getattr(obj, f.name)
+        if kind is None or isinstance(value, kind) and not (kind is int
+                                                             and isinstance(value, bool)):
+            continue
+        try:
+            if kind is bool:
+                if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no"):
+                    value = value.lower() in ("true", "yes")
+                elif isinstance(value, (int, float)) and value in (0, 1):
+                    value = bool(value)
+                else:
+                    raise ValueError
+            elif kind is int:
+                as_float = float(value)
+                if not as_float.is_integer():
+                    raise ValueError
+                value = int(as_float)
+            else:
+                value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}.{f.name}: expected {kind.__name__}, got {value!r}") from None
+        setattr(obj, f.name, value)
+
+
 @dataclass
 class ModelConfig:
     """Architecture and loss settings (stored as ``config.json`` in every checkpoint).
@@ -74,6 +107,7 @@ class ModelConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        coerce_numbers(self, "ModelConfig")
         if self.residue_vocab == 0 or self.role_vocab == 0:
             from openmm_cgml.mapping.features import RESIDUE_VOCAB, ROLE_VOCAB
 

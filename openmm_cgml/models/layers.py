@@ -64,19 +64,26 @@ class InteractionLayer(nn.Module):
     """Interaction-network message passing with edge state (non-equivariant).
 
     ``e' = e + MLP([h_i, h_j, e])``; ``h' = h + MLP([h, sum_j env_ij e'_ij / avg])``.
-    h: [N, H], e: [P, H], env: [P].
+    h: [N, H], e: [P, H], env: [P]. The first linear layer of the edge MLP is applied to
+    the node features once per node and gathered (``W [h_i, h_j, e] = W_i h_i + W_j h_j +
+    W_e e``), which is the same function at a third of the per-edge cost.
     """
 
     def __init__(self, hidden: int, avg_neighbors: float) -> None:
         super().__init__()
-        self.edge_mlp = MLP(3 * hidden, hidden, hidden, layer_norm=True)
+        self.edge_dst = nn.Linear(hidden, hidden)
+        self.edge_src = nn.Linear(hidden, hidden, bias=False)
+        self.edge_e = nn.Linear(hidden, hidden, bias=False)
+        self.edge_out = nn.Linear(hidden, hidden)
+        self.edge_norm = nn.LayerNorm(hidden)
         self.node_mlp = MLP(2 * hidden, hidden, hidden, layer_norm=True)
         self.inv_avg = 1.0 / float(avg_neighbors)
 
     def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, env: Tensor) -> tuple[Tensor,
                                                                                          Tensor]:
         src, dst = edge_index[0], edge_index[1]
-        e = e + self.edge_mlp(torch.cat([h[dst], h[src], e], -1))
+        pre = self.edge_dst(h)[dst] + self.edge_src(h)[src] + self.edge_e(e)
+        e = e + self.edge_norm(self.edge_out(torch.nn.functional.silu(pre)))
         agg = scatter_sum(e * env.unsqueeze(-1), dst, h.shape[0]) * self.inv_avg
         h = h + self.node_mlp(torch.cat([h, agg], -1))
         return h, e

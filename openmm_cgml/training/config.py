@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from openmm_cgml.models import ModelConfig
+from openmm_cgml.models.config import coerce_numbers
 
 
 @dataclass
@@ -71,6 +72,8 @@ class OptimConfig:
         grad_clip: max global gradient norm (0 = off).
         amp: mixed precision (bfloat16 autocast) on/off.
         device: ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        cpu_threads: torch intra-op threads per process (0 = torch's default). On a shared
+            or oversubscribed CPU, 1 is often several times faster than the default.
         log_every, val_every, checkpoint_every: in steps.
         val_batches: validation batches per evaluation (0 = the whole validation set).
         keep_checkpoints: step checkpoints kept (the best and the final one are extra).
@@ -89,6 +92,7 @@ class OptimConfig:
     grad_clip: float = 1.0
     amp: bool = False
     device: str = "auto"
+    cpu_threads: int = 0
     log_every: int = 10
     val_every: int = 200
     val_batches: int = 20
@@ -157,7 +161,9 @@ class TrainConfig:
             if klass is OptimConfig and "betas" in values:
                 values = {**values, "betas": tuple(float(b) for b in values["betas"])}
             try:
-                return klass(**values)
+                obj = klass(**values)
+                coerce_numbers(obj, key)
+                return obj
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{where}: section '{key}': {exc}") from exc
 

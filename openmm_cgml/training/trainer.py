@@ -101,6 +101,8 @@ class Trainer:
                  env: DistEnv | None = None) -> None:
         config.validate()
         self.config = config
+        if config.train.cpu_threads > 0:
+            torch.set_num_threads(config.train.cpu_threads)
         self.env = env or init_distributed(config.train.device)
         self._own_group = env is None
         self.progress = progress and self.env.is_main

@@ -170,3 +170,7 @@ def test_config_validation_messages():
     cfg = ModelConfig(sigma_max=1.0, sigma_min=0.01, noise_levels=3, refine_levels=2)
     assert cfg.sigmas() == pytest.approx([1.0, 0.1, 0.01])
     assert math.isclose(ModelConfig.from_dict(cfg.to_dict()).sigma_min, 0.01)
+    assert ModelConfig(min_std="1e-3").min_std == 1e-3  # YAML 1.1 reads 1e-3 as a string
+    with pytest.raises(ValueError, match="hidden"):
+        ModelConfig(hidden="wide")
+    assert ModelConfig().residue_vocab > 1 and ModelConfig().role_vocab > 1
