@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform as _pyplatform
 import sys
 import time
@@ -142,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         results += rows
     doc = {"results": results, "software": software_versions(),
            "host": {"machine": _pyplatform.machine(), "processor": _pyplatform.processor(),
-                    "cpu_count": __import__("os").cpu_count()},
+                    "cpu_count": os.cpu_count(),
+                    "load_average_1_5_15min": list(os.getloadavg())},
            "openmm_platforms": available}
     out = Path(args.output or Path(__file__).parent / "results" /
                f"reference_speed_{'_'.join(p.lower() for p in platforms)}.json")

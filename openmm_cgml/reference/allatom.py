@@ -40,10 +40,6 @@ from openmm_cgml.reference import storage
 from openmm_cgml.utils import atomic_path
 
 PLATFORM_ORDER = ("CUDA", "CPU", "Reference")
-WATER_ION_RESIDUES = frozenset(
-    {"HOH", "WAT", "SOL", "TIP3", "TIP4", "TIP5", "T3P", "T4P", "NA", "CL", "K", "MG", "CA",
-     "ZN", "Na+", "Cl-", "K+", "NA+", "CL-", "CS", "LI", "RB"}
-)
 _SOLVENTS = ("implicit", "explicit")
 
 
@@ -185,9 +181,16 @@ def load_structure(path: str | os.PathLike) -> tuple[Any, Any]:
     return f.topology, f.positions
 
 
+def is_solvent_residue(residue: Any) -> bool:
+    """Water or an ion (names as in ``openmm_cgml.mapping.features``, any case)."""
+    from openmm_cgml.mapping.features import is_ion, is_water
+
+    return is_water(residue.name) or is_ion(residue.name, len(list(residue.atoms())))
+
+
 def _solute_indices(topology: Any) -> np.ndarray:
-    return np.array([a.index for a in topology.atoms()
-                     if a.residue.name not in WATER_ION_RESIDUES], dtype=np.int64)
+    return np.array([a.index for r in topology.residues() if not is_solvent_residue(r)
+                     for a in r.atoms()], dtype=np.int64)
 
 
 def prepare_system(topology: Any, positions: Any, settings: MDSettings
@@ -201,7 +204,7 @@ def prepare_system(topology: Any, positions: Any, settings: MDSettings
 
     ff = app.ForceField(*settings.forcefield)
     modeller = app.Modeller(topology, positions)
-    strip = [r for r in modeller.topology.residues() if r.name in WATER_ION_RESIDUES]
+    strip = [r for r in modeller.topology.residues() if is_solvent_residue(r)]
     if strip:
         modeller.delete(strip)
     if modeller.topology.getNumAtoms() == 0:

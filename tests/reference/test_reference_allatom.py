@@ -174,3 +174,32 @@ def test_explicit_solvent_stores_solute_only(tmp_path):
         assert tf.atom_positions.shape == (2, top.getNumAtoms(), 3)
         assert tf.mapping.num_beads == 4
         assert json.loads(json.dumps(tf.attrs["simulation"]))["solvent"] == "explicit"
+
+
+def test_writes_survive_sigint(tmp_path):
+    """A SIGINT during a write is delivered only after the block is complete."""
+    import os
+    import signal
+
+    from openmm_cgml.reference import polymer as P
+    from openmm_cgml.reference.allatom import make_mapping
+
+    comp = P.generate_compositions(1, split_seed=0, min_length=4, max_length=4)[0]
+    top = P.chain_topology([comp])
+    x = P.initial_conformation(comp, np.random.default_rng(0)) * P.SIGMA_NM
+    mapping = make_mapping(top, x, "graph", 4, np.full(8, 100.0))
+    out = tmp_path / "t.h5"
+    storage.create_trajectory(out, mapping=mapping, atom_topology_pdb="", attrs=dict(
+        kind="polymer", name="t", temperature_K=300.0, stride_ps=1.0, fine_timestep_ps=0.01,
+        seed=0, forcefield="test"))
+    with pytest.raises(KeyboardInterrupt), storage.deferred_signals():
+        os.kill(os.getpid(), signal.SIGINT)
+        storage.append_frames(out, mapping.bead_positions(np.stack([x, x])), [1.0, 2.0])
+    with TrajectoryFile(out) as tf:
+        assert len(tf) == 2 and tf.bead_positions.shape == (2, mapping.num_beads, 3)
+    with pytest.raises(ValueError, match="not after the last stored frame"):
+        storage.append_frames(out, mapping.bead_positions(x[None]), [2.0])
+    with pytest.raises(ValueError, match="beads"):
+        storage.append_frames(out, np.zeros((1, 7, 3)), [3.0])
+    storage.truncate_frames(out, 1)
+    assert storage.count_frames(out) == 1
