@@ -132,6 +132,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--atoms-per-bead", type=float, default=4,
                    help="particles per CG bead, graph mapping (4 = 2 monomers)")
+    p.add_argument("--summary", action="store_true",
+                   help="afterwards write summary.json: per-chain Rg, Rg^2 relaxation time "
+                   "and run length in relaxation times (>= 100 wanted)")
     _add_common(p)
     p.set_defaults(func=_run_polymer)
 
@@ -235,4 +238,12 @@ def _run_polymer(args: argparse.Namespace) -> int:
           f"{res.steps_per_s:.0f} steps/s, {res.particle_steps_per_s:.3e} particle-steps/s, "
           f"{res.tau_per_day:.3e} tau/day; inter-chain separation violations: "
           f"{res.separation_violations}")
+    if args.summary:
+        from openmm_cgml.reference.polymer import summarize_polymer_set
+
+        doc = summarize_polymer_set(args.output)
+        print(f"{args.output}/summary.json: shortest run = "
+              f"{doc['min_run_length_in_relaxations']:.1f} Rg^2 relaxation times; "
+              f"{len(doc['too_short'])} of {len(doc['chains'])} chains below "
+              f"{doc['min_relaxations']:.0f}")
     return 0

@@ -192,6 +192,13 @@ def test_generate_dataset_files_splits_and_resume(tmp_path):
         assert np.linalg.norm(np.diff(com, axis=0), axis=1).max() < 2 * P.SIGMA_NM
         assert np.abs(com).max() < 10 * P.SIGMA_NM
 
+    summary = P.summarize_polymer_set(tmp_path / "full")
+    assert set(summary["chains"]) == set(splits["compositions"])
+    assert (tmp_path / "full" / "summary.json").exists()
+    for c in summary["chains"].values():
+        assert 0.5 < c["rg_mean_sigma"] < 5.0 and c["rg2_relaxation_tau"] > 0
+    assert summary["too_short"]  # 3 tau runs are far below 100 relaxation times
+
     # interrupted run + resume == uninterrupted run (Reference platform, exact checkpoint)
     def stop(frames: int) -> None:
         if frames >= 2:
