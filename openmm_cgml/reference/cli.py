@@ -3,6 +3,7 @@
 Examples::
 
     cgml generate peptide --sequence GYDPETGTWG --time 50ns -o data/
+    cgml generate peptide --random 20 --length 5-10 --seed 0 --time 20ns -o data/peptides/
     cgml generate pdb protein.pdb --time 100ns --stride 20ps -o data/
     cgml generate polymer --chains 200 --split-seed 0 -o data/polymer/
 
@@ -99,8 +100,12 @@ def register(subparsers: Any) -> None:
     p = sub.add_parser("peptide", help="build peptides from sequences and simulate them",
                        description="Build an all-atom peptide from its sequence, then run "
                        "all-atom MD and store frames at the CG stride.")
-    p.add_argument("--sequence", "-s", action="append", required=True,
+    p.add_argument("--sequence", "-s", action="append", default=[],
                    help="one-letter sequence (repeat for several peptides)")
+    p.add_argument("--random", type=int, default=0, metavar="N",
+                   help="also N random sequences (seeded by --seed)")
+    p.add_argument("--length", default="5-10", metavar="MIN-MAX",
+                   help="length range of --random sequences (5-10)")
     p.add_argument("--termini", choices=["capped", "charged"], default="capped",
                    help="ACE/NME caps (default) or charged termini")
     _add_md(p)
@@ -193,8 +198,13 @@ def _run_peptide(args: argparse.Namespace) -> int:
 
     settings = _settings(args)  # validate before the (slow) builds
     del settings
+    sequences = list(args.sequence)
+    if args.random:
+        sequences += random_sequences(args.random, args.length, args.seed)
+    if not sequences:
+        raise ValueError("give --sequence SEQ (repeatable) and/or --random N")
     items = []
-    for seq in args.sequence:
+    for seq in sequences:
         parse_sequence(seq)
         name = seq.upper()
         paths = _outputs(args.output, [name])
@@ -205,6 +215,33 @@ def _run_peptide(args: argparse.Namespace) -> int:
             print(f"built {pdb_path}")
         items.append((name, pdb_path, {"sequence": name, "termini": args.termini}))
     return _run_md(args, items)
+
+
+def random_sequences(n: int, length: str, seed: int) -> list[str]:
+    """``n`` distinct random sequences of the 20 amino acids, lengths uniform in
+    ``"MIN-MAX"`` (e.g. ``"5-10"``), deterministic in ``seed``."""
+    import numpy as np
+
+    from openmm_cgml.reference.peptide import ONE_TO_THREE
+
+    try:
+        lo, hi = (int(v) for v in (length.split("-") if "-" in length else (length, length)))
+    except ValueError:
+        raise ValueError(f"--length: expected MIN-MAX such as 5-10, got {length!r}") from None
+    if not 1 <= lo <= hi:
+        raise ValueError(f"--length: need 1 <= MIN <= MAX, got {length!r}")
+    letters = sorted(ONE_TO_THREE)
+    rng = np.random.default_rng(seed)
+    out: list[str] = []
+    tries = 0
+    while len(out) < n:
+        tries += 1
+        if tries > 100 * n + 1000:
+            raise ValueError(f"cannot draw {n} distinct sequences of length {length}")
+        seq = "".join(rng.choice(letters, int(rng.integers(lo, hi + 1))))
+        if seq not in out:
+            out.append(seq)
+    return out
 
 
 def _run_pdb(args: argparse.Namespace) -> int:

@@ -114,6 +114,17 @@ def test_cli_generate_peptide_and_polymer(tmp_path, capsys):
     assert "particle-steps/s" in capsys.readouterr().out
 
 
+def test_random_sequences_are_seeded():
+    from openmm_cgml.reference.cli import random_sequences
+
+    a = random_sequences(10, "3-6", 0)
+    assert a == random_sequences(10, "3-6", 0) != random_sequences(10, "3-6", 1)
+    assert len(set(a)) == 10 and all(3 <= len(x) <= 6 for x in a)
+    parse_sequence("".join(a))
+    with pytest.raises(ValueError, match="--length"):
+        random_sequences(2, "six", 0)
+
+
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["generate", "pdb", str(tmp_path / "missing.pdb"), "-o", str(tmp_path)]) == 2
     assert "structure file not found" in capsys.readouterr().err
@@ -122,3 +133,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["generate", "peptide", "--sequence", "GA", "--stride", "3fs",
                  "-o", str(tmp_path)]) == 2
     assert "not a multiple of the time step" in capsys.readouterr().err
+    assert main(["generate", "peptide", "-o", str(tmp_path)]) == 2
+    assert "--random" in capsys.readouterr().err
