@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# The whole chain on one GPU machine, at the scale one session's GPU time allows:
+#   build the plugin -> GPU tests -> reference data (polymer family + peptides, on CUDA)
+#   -> training (polymer variants for benchmarks/paper_polymer.py + residue protein model)
+#   -> evaluation (paper_polymer table; villin/held-out peptide report) -> speed table.
+# Every stage is seeded; wall-clock caps (env vars below) stop generation/training cleanly
+# with SIGINT (the generator flushes and checkpoints; training saves OUTPUT/final).
+#
+# Usage (repository root, on a machine with CUDA, torch and the wheels in .whl/):
+#   RESULTS=/tmp/cgml_results bash benchmarks/gpu_pipeline.sh
+# Results (logs, JSON, trained checkpoints) go to $RESULTS.
+set -u
+ROOT="$(pwd)"
+R="${RESULTS:-/tmp/cgml_results}"
+mkdir -p "$R"
+GEN_S="${GEN_S:-390}"          # wall-clock cap for reference data generation
+TRAIN_S="${TRAIN_S:-450}"      # wall-clock cap for training
+POLY_TRAIN_STEPS="${POLY_TRAIN_STEPS:-6000}"
+PROT_TRAIN_STEPS="${PROT_TRAIN_STEPS:-6000}"
+EVAL_STEPS="${EVAL_STEPS:-4000}"
+SEED="${SEED:-0}"
+PY=python3
+log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+
+# ---------------------------------------------------------------- 0. install + build
+if [ -d .whl ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+      --target /tmp/site .whl/*.whl >>"$R/install.log" 2>&1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+  export PATH=/tmp/site/bin:$PATH
+fi
+log "building the plugin"
+$PY -m pip install -q --no-build-isolation --no-deps -e . >>"$R/install.log" 2>&1 \
+  || { log "BUILD FAILED"; tail -30 "$R/install.log"; exit 1; }
+export PYTHONPATH="$ROOT:${PYTHONPATH}"
+$PY -c "import openmm, torch, openmm_cgml; print('openmm', openmm.__version__, 'torch', torch.__version__, [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())])" | tee -a "$R/pipeline.log"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$R/pipeline.log"
+
+log "GPU tests"
+$PY -m pytest -m gpu -q -p no:cacheprovider tests >"$R/gpu_tests.log" 2>&1
+tail -3 "$R/gpu_tests.log" | tee -a "$R/pipeline.log"
+
+# ---------------------------------------------------------------- 1. reference data
+log "reference data (cap ${GEN_S}s)"
+mkdir -p data/peptides
+timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate polymer --chains 200 --split-seed "$SEED" \
+  --seed "$SEED" --time 10000tau --stride 5tau --platform CUDA --no-progress \
+  --checkpoint-interval 60 -o data/polymer >"$R/gen_polymer.log" 2>&1 &
+TRAIN_SEQS="YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS"
+VAL_SEQS="NLYIQWLKDGGPSSGRPPPS"
+TEST_SEQS="KLVFFAEDVGSNK"
+i=0
+for s in $TRAIN_SEQS $VAL_SEQS $TEST_SEQS; do
+  timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate peptide -s "$s" --time 20ns --stride 10ps \
+    --seed $((SEED + i)) --platform CUDA --no-progress --checkpoint-interval 60 \
+    -o "data/peptides/$s.h5" >"$R/gen_pep_$s.log" 2>&1 &
+  i=$((i + 1))
+done
+VILLIN="$($PY -c 'import openmm.app, os; print(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))')"
+timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time 20ns --stride 10ps \
+  --seed "$SEED" --platform CUDA --no-progress --checkpoint-interval 60 \
+  -o data/peptides/villin.h5 >"$R/gen_villin.log" 2>&1 &
+wait
+tail -5 "$R/gen_polymer.log" >>"$R/pipeline.log"
+$PY - <<EOF | tee -a "$R/pipeline.log"
+import json, pathlib, h5py
+d = pathlib.Path("data/peptides")
+tr, va, te = "$TRAIN_SEQS".split(), "$VAL_SEQS".split(), "$TEST_SEQS".split() + ["villin"]
+ok = lambda n: (d / f"{n}.h5").is_file()
+splits = {"train": [f"{n}.h5" for n in tr if ok(n)], "val": [f"{n}.h5" for n in va if ok(n)],
+          "test": [f"{n}.h5" for n in te if ok(n)], "seed": $SEED,
+          "note": "peptides split by sequence; villin (openmm app/data/test.pdb) held out"}
+(d / "splits.json").write_text(json.dumps(splits, indent=1))
+for f in sorted(d.glob("*.h5")):
+    with h5py.File(f, "r") as h:
+        print("peptide data", f.name, h["bead_positions"].shape)
+p = pathlib.Path("data/polymer/splits.json")
+if p.is_file():
+    s = json.loads(p.read_text())
+    f0 = pathlib.Path("data/polymer") / s["train"][0]
+    with h5py.File(f0, "r") as h:
+        print("polymer data", {k: len(s[k]) for k in ("train", "val", "test")}, "frames", h["bead_positions"].shape)
+EOF
+du -sh data/* | tee -a "$R/pipeline.log"
+
+# ---------------------------------------------------------------- 2. training
+log "training (cap ${TRAIN_S}s): polymer full/equivariant/k2 + protein residue model"
+for v in full equivariant k2; do
+  timeout -s INT "$TRAIN_S" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
+import sys
+from pathlib import Path
+sys.path.insert(0, "benchmarks")
+import paper_polymer as p
+p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), p.FULL, $SEED,
+                $POLY_TRAIN_STEPS, "cuda")
+EOF
+done
+timeout -s INT "$TRAIN_S" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
+  --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
+  -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
+wait
+for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.log"
+mkdir -p "$R/models"
+for v in full equivariant k2; do
+  [ -d "runs/paper_polymer/models/$v/final" ] && cp -r "runs/paper_polymer/models/$v/final" "$R/models/polymer_$v"
+  cp runs/paper_polymer/models/$v/metrics.csv "$R/models/polymer_$v.metrics.csv" 2>/dev/null
+done
+[ -d runs/protein_residue/final ] && cp -r runs/protein_residue/final "$R/models/protein_residue"
+cp runs/protein_residue/metrics.csv "$R/models/protein_residue.metrics.csv" 2>/dev/null
+
+# ---------------------------------------------------------------- 3. evaluation + speed
+log "evaluation"
+$PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer --device cuda \
+  --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
+  >"$R/paper_polymer.log" 2>&1 &
+if [ -d runs/protein_residue/final ]; then
+  $PY -m openmm_cgml.cli evaluate --help >/dev/null 2>&1 && \
+  $PY -m openmm_cgml.cli evaluate data/peptides --split test --model runs/protein_residue/final \
+    --steps "$EVAL_STEPS" --replicas 2 --device cuda --seed "$SEED" --no-progress --no-save-rollouts \
+    -o "$R/protein_eval" >"$R/protein_eval.log" 2>&1 &
+fi
+wait
+log "speed table"
+$PY benchmarks/speed.py --device cuda --model runs/protein_residue/final --budget 3 \
+  --json "$R/speed_cuda.json" >"$R/speed_cuda.log" 2>&1
+$PY benchmarks/plugin_overhead.py >"$R/plugin_overhead_cuda.log" 2>&1
+log "done"
