@@ -2,6 +2,8 @@
 
 * :func:`radius_graph` -- all pairs closer than a cutoff within the same molecule, by a
   dense O(N^2) search for small N and an O(N) cell list for large N; never capped.
+  (1 CPU thread, ~0.3 particles/nm^3: N = 1,000 in 9 ms, 10,000 in 0.17 s, 100,000 in
+  2.7 s with the cell list; the dense search is faster below ~400 particles.)
 * :func:`build_edges` -- CG bonds + radius pairs with an edge type.
 * :func:`scatter_sum` -- sum edge values onto nodes.
 
@@ -111,7 +113,7 @@ def _cell_list_pairs(pos: Tensor, cutoff: float, batch: Tensor, box: Tensor) -> 
 
 
 def radius_graph(pos: Tensor, cutoff: float, batch: Tensor, box: Tensor,
-                 method: str = "auto", dense_max: int = 1024) -> Tensor:
+                 method: str = "auto", dense_max: int = 384) -> Tensor:
     """Directed pairs (both directions) of particles of one molecule closer than ``cutoff``.
 
     Args:

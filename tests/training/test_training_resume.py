@@ -86,7 +86,7 @@ def test_training_reduces_loss(config_file, tmp_path):
 
 def test_cli_train_and_errors(config_file, tmp_path, capsys):
     assert main(["train", str(config_file), "-o", str(tmp_path / "d"), "--max-steps", "2",
-                 "--no-progress", "--set", "train.val_every=2"]) == 0
+                 "--no-progress", "--set", "train.val_every=2", "--set", "train.amp=true"]) == 0
     assert (tmp_path / "d" / "final" / "config.json").exists()
     assert main(["train", str(tmp_path / "missing.yaml")]) == 2
     assert "missing.yaml" in capsys.readouterr().err
