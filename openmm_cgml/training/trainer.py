@@ -2,7 +2,8 @@
 
 Output directory layout::
 
-    OUTPUT/config.yaml                 resolved configuration of the run
+    OUTPUT/config.yaml                 resolved configuration of the run (re-usable)
+    OUTPUT/run.json                    parameter counts, data sizes, statistics, devices
     OUTPUT/metrics.csv                 one row per log interval / validation
     OUTPUT/checkpoints/step_XXXXXXXX/  model.safetensors, config.json, statistics.json,
                                        train_state.pt (optimizer, scheduler, step)
@@ -252,9 +253,21 @@ class Trainer:
         t = self.config.train
         if self.env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            cfg = self.config.to_dict()
-            cfg["model"]["parameters"] = self.model.num_parameters()["total"]
-            atomic_write(self.out / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+            atomic_write(self.out / "config.yaml",
+                         yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            info = {"parameters": self.model.num_parameters(), "world_size": self.env.world_size,
+                    "device": str(self.env.device), "train_windows": len(self.train_set),
+                    "val_windows": len(self.val_set) if self.val_set is not None else 0,
+                    "train_files": len(self.train_set.files), "dt_ps": self.train_set.dt,
+                    "statistics": self.model.statistics, "torch": torch.__version__,
+                    "start_step": self.step}
+            atomic_write(self.out / "run.json", json.dumps(info, indent=2))
+            if self.progress:
+                tqdm.write(f"cgml train: {info['parameters']['total']:,} parameters "
+                           f"({self.config.model.family}), {len(self.train_set):,} training "
+                           f"windows from {len(self.train_set.files)} files, dt = "
+                           f"{self.train_set.dt:g} ps, {self.env.world_size} process(es) on "
+                           f"{self.env.device}; output in {self.out}")
         target = t.max_steps if stop_after is None else min(t.max_steps, self.step + stop_after)
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not self.progress,
                    desc="train", unit="step", dynamic_ncols=True)
