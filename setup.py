@@ -198,7 +198,7 @@ class BuildPluginExt(build_ext):
         include_dirs = [PLUGIN_SRC, deps["openmm_include"], *deps["torch_include"]]
         abi = "1" if deps["cxx11_abi"] else "0"
         cflags = ["-std=c++17", "-O2", "-g0", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
-                  "-Wno-unused-function", "-Wno-deprecated-declarations"]
+                  "-Wno-unused-function", "-Wno-deprecated-declarations", "-Wno-reorder"]
         compiler = self.compiler
         for attr in ("compiler_so", "compiler_so_cxx", "compiler", "compiler_cxx"):
             flags = getattr(compiler, attr, None)

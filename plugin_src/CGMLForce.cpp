@@ -32,12 +32,7 @@ CGMLForce::CGMLForce(const string& bytes) : modelBytes(bytes), periodic(false) {
 }
 
 CGMLForce* CGMLForce::fromFile(const string& path) {
-    ifstream file(path, ios::binary);
-    if (!file)
-        throw OpenMMException("CGMLForce: cannot open the model file '" + path + "'.");
-    ostringstream data;
-    data << file.rdbuf();
-    return new CGMLForce(data.str());
+    return new CGMLForce(readFileBytes(path, OWNER));
 }
 
 const string& CGMLForce::getModelBytes() const {
@@ -85,6 +80,8 @@ public:
             prepared = true;
         }
         const int n = (int) positions.size();
+        if ((int) forces.size() != n)
+            forces.resize(n);
         torch::AutoGradMode gradMode(true);
         at::Tensor pos = torch::from_blob((void*) positions.data(), {n, 3}, torch::kDouble)
                              .to(device, dtype, false, true).requires_grad_(true);

@@ -75,12 +75,7 @@ CGMLIntegrator::CGMLIntegrator(const string& bytes) : modelBytes(bytes), randomS
 }
 
 CGMLIntegrator* CGMLIntegrator::fromFile(const string& path) {
-    ifstream file(path, ios::binary);
-    if (!file)
-        throw OpenMMException("CGMLIntegrator: cannot open the model file '" + path + "'.");
-    ostringstream data;
-    data << file.rdbuf();
-    return new CGMLIntegrator(data.str());
+    return new CGMLIntegrator(readFileBytes(path, OWNER));
 }
 
 CGMLIntegrator::~CGMLIntegrator() {
@@ -435,10 +430,9 @@ void CGMLIntegrator::step(int steps) {
                                   "; the positions are those of the last good step. Details: " + shortMessage(e.what()));
         }
         if (next.dim() != 2 || next.size(0) != n || next.size(1) != 3) {
-            ostringstream msg;
-            msg << "CGMLIntegrator: the step module returned a tensor of shape " << next.sizes()
-                << " but next positions must have shape [" << n << ", 3] (nm).";
-            throw OpenMMException(msg.str());
+            throw OpenMMException("CGMLIntegrator: the step module returned a tensor of shape " +
+                                  shapeString(next.sizes()) + " but next positions must have shape [" +
+                                  to_string(n) + ", 3] (nm).");
         }
         next = next.to(state->dtype);
         at::Tensor hostNext;

@@ -1,6 +1,7 @@
 #include "TorchSupport.h"
 #include "openmm/Context.h"
 #include <torch/cuda.h>
+#include <fstream>
 #include <sstream>
 #include <vector>
 
@@ -9,12 +10,41 @@ using namespace std;
 
 namespace OpenMMCGML {
 
+// Error messages are built with plain string operations: no std::ostringstream in this plugin.
+// (On the GPU machine, formatting a c10 type into an ostringstream inside an error path crashed
+// the process with torch 2.11; plain strings avoid the question entirely.)
+
+string shapeString(c10::IntArrayRef sizes) {
+    string out = "[";
+    for (size_t i = 0; i < sizes.size(); i++)
+        out += (i > 0 ? ", " : "") + to_string(sizes[i]);
+    return out + "]";
+}
+
+string readFileBytes(const string& path, const string& owner) {
+    ifstream file(path, ios::binary | ios::ate);
+    if (!file)
+        throw OpenMMException(owner + ": cannot open the model file '" + path + "'.");
+    streamoff size = file.tellg();
+    if (size < 0)
+        throw OpenMMException(owner + ": cannot read the model file '" + path + "'.");
+    string data((size_t) size, '\0');
+    file.seekg(0);
+    if (size > 0 && !file.read(&data[0], size))
+        throw OpenMMException(owner + ": cannot read the model file '" + path + "'.");
+    return data;
+}
+
 string shortMessage(const string& message) {
     vector<string> lines;
-    istringstream in(message);
-    string line;
-    while (getline(in, line))
-        lines.push_back(line);
+    size_t start = 0;
+    while (start <= message.size()) {
+        size_t end = message.find('\n', start);
+        if (end == string::npos)
+            end = message.size();
+        lines.push_back(message.substr(start, end - start));
+        start = end + 1;
+    }
     while (!lines.empty() && lines.back().find_first_not_of(" \t") == string::npos)
         lines.pop_back();
     const size_t head = 8, tail = 6;

@@ -39,6 +39,12 @@ torch::Device deviceForContext(OpenMM::ContextImpl& context, const std::string& 
 /** A torch error message without the C++ backtrace. */
 std::string torchMessage(const c10::Error& e);
 
+/** "[a, b, c]" for a tensor shape (no iostreams: see TorchSupport.cpp). */
+std::string shapeString(c10::IntArrayRef sizes);
+
+/** The whole content of a binary file; throws OpenMMException naming the file if it cannot be read. */
+std::string readFileBytes(const std::string& path, const std::string& owner);
+
 /** Shorten a long (TorchScript traceback) message: first and last lines. */
 std::string shortMessage(const std::string& message);
 
