@@ -193,6 +193,13 @@ def load_trajectories(
                 raise ValueError(f"{path}: the trajectory has no frames")
             x = np.asarray(tf.bead_positions[:n:frame_stride], dtype=np.float64)
             info = bead_info_from_mapping_dict(tf.mapping_dict)
+        no_model_frames = False
+        if int(attrs.get("first_frame_is_reference", 0)):
+            # a CG rollout: frame 0 is the last frame of its (reference) starting history
+            if len(x) > 1:
+                x = x[1:]
+            else:
+                no_model_frames = True
         name = str(attrs.get("name") or Path(path).stem)
         try:
             dt = float(attrs["stride_ps"]) * frame_stride
@@ -208,7 +215,13 @@ def load_trajectories(
                     f"{path}: molecule {name!r} has {x.shape[1]} beads at {dt} ps spacing, but "
                     f"earlier files of it have {g.num_beads} beads at {g.dt_ps} ps"
                 )
-            g.runs.append(x)
+            if no_model_frames and not g.attrs.get("no_model_frames"):
+                pass  # keep the group's real runs; this run contributes only its stability
+            elif g.attrs.get("no_model_frames") and not no_model_frames:
+                g.runs = [x]  # first real run replaces the placeholder
+                g.attrs.pop("no_model_frames")
+            else:
+                g.runs.append(x)
             g.files.append(Path(path))
             if g.stability is not None:
                 g.stability.append(stability)
@@ -228,4 +241,11 @@ def load_trajectories(
                 native=info["native"],
                 files=[Path(path)],
             )
+            if no_model_frames:
+                groups[name].attrs["no_model_frames"] = True
+            if groups[name].native is None and groups[name].kind == "protein":
+                # no structure stored with the mapping: the first reference frame is the
+                # reference structure for RMSD / native contacts
+                groups[name].native = x[0].copy()
+                groups[name].attrs["native_source"] = f"first frame of {Path(path).name}"
     return groups

@@ -86,8 +86,16 @@ def _sample_rows(x: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.n
     return x[np.sort(rng.choice(len(x), size=max_rows, replace=False))]
 
 
-def observe(traj: Trajectories, settings: EvaluationSettings | None = None) -> SystemObservables:
-    """Compute the observables of one molecule's runs (see the module docstring)."""
+def observe(
+    traj: Trajectories,
+    settings: EvaluationSettings | None = None,
+    native: np.ndarray | None = None,
+) -> SystemObservables:
+    """Compute the observables of one molecule's runs (see the module docstring).
+
+    For proteins (``kind == "protein"``) also RMSD (nm, after superposition) to ``native``
+    (default ``traj.native``) and the fraction of native contacts Q.
+    """
     s = settings or EvaluationSettings()
     t = traj.discard(s.discard_frames)
     rng = np.random.default_rng(s.seed)
@@ -170,11 +178,14 @@ def observe(traj: Trajectories, settings: EvaluationSettings | None = None) -> S
         summary["stability"] = st
     summary.setdefault("collision_rate", col_frames)
     extra: dict[str, Any] = {}
-    if t.kind == "protein" and t.native is not None:
+    nat = t.native if native is None else native
+    if t.kind == "protein" and nat is not None:
         r = np.concatenate(sub)
-        extra["rmsd_nm"] = A.rmsd(r, t.native, t.masses)
+        extra["rmsd_nm"] = np.atleast_1d(A.rmsd(r, nat, t.masses))
         try:
-            extra["q"] = A.fraction_native_contacts(r, t.native)
+            extra["q"] = np.atleast_1d(
+                A.fraction_native_contacts(r, nat, cutoff=s.contact_cutoff_nm)
+            )
             summary["q_mean"] = float(np.mean(extra["q"]))
         except ValueError:
             pass
@@ -273,15 +284,17 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
     rate; fraction of stable rollouts over all rollouts.
     """
     names = sorted(systems)
-    rg_p = [systems[n]["cg"]["rg_mean_nm"] for n in names]
-    rg_r = [systems[n]["reference"]["rg_mean_nm"] for n in names]
 
-    def _tau(d: dict[str, Any]) -> float:
-        v = d.get("rg2_tau_ps")
+    def _get(d: dict[str, Any], key: str) -> float:
+        v = d.get(key)
         return float(v) if v is not None else math.nan
 
-    tau_p = [_tau(systems[n]["cg"]) for n in names]
-    tau_r = [_tau(systems[n]["reference"]) for n in names]
+    rg_p = [_get(systems[n]["cg"], "rg_mean_nm") for n in names]
+    rg_r = [_get(systems[n]["reference"], "rg_mean_nm") for n in names]
+    tau_p = [_get(systems[n]["cg"], "rg2_tau_ps") for n in names]
+    tau_r = [_get(systems[n]["reference"], "rg2_tau_ps") for n in names]
+    cols = [systems[n]["cg"].get("collision_rate") for n in names]
+    cols = [c for c in cols if c is not None]
     out: dict[str, Any] = {
         "num_systems": len(names),
         "rg_mean": {**_score(rg_p, rg_r), "unit": "nm"},
@@ -292,9 +305,10 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
         )
         if names
         else None,
-        "collision_rate": float(np.mean([systems[n]["cg"]["collision_rate"] for n in names]))
-        if names
-        else None,
+        "collision_rate": float(np.mean(cols)) if cols else None,
+        "molecules_without_model_frames": sorted(
+            n for n in names if systems[n]["cg"].get("no_model_frames")
+        ),
     }
     stab = [
         bool(x["stable"])
@@ -304,7 +318,15 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
     ]
     out["stable_fraction"] = float(np.mean(stab)) if stab else None
     out["num_rollouts"] = len(stab)
-    for key in ("rg_js", "bond_length_js", "bond_angle_js", "fes_js", "contact_map_mae"):
+    for key in (
+        "rg_js",
+        "bond_length_js",
+        "bond_angle_js",
+        "fes_js",
+        "contact_map_mae",
+        "rmsd_js",
+        "q_js",
+    ):
         vals = [systems[n]["comparison"].get(key) for n in names if "comparison" in systems[n]]
         vals = [v for v in vals if v is not None]
         if vals:
@@ -334,8 +356,28 @@ def evaluate_sets(
     systems: dict[str, dict[str, Any]] = {}
     arts: dict[str, Any] = {}
     for name in common:
-        oc = observe(cg[name], s)
-        orf = observe(reference[name], s)
+        native = reference[name].native
+        if cg[name].attrs.get("no_model_frames"):
+            # every rollout failed before its first step: nothing to analyse but stability
+            orf = observe(reference[name], s, native)
+            st = cg[name].stability or []
+            systems[name] = {
+                "cg": {
+                    "num_runs": len(st),
+                    "no_model_frames": True,
+                    "rg_mean_nm": None,
+                    "rg2_tau_ps": None,
+                    "collision_rate": None,
+                    "stable_fraction": 0.0 if st else None,
+                    "stability": st,
+                },
+                "reference": orf.summary,
+                "comparison": {},
+                "composition": reference[name].attrs.get("composition"),
+            }
+            continue
+        oc = observe(cg[name], s, native)
+        orf = observe(reference[name], s, native)
         cmp = compare(cg[name], reference[name], oc, orf, s)
         fes = cmp.pop("_fes", None)
         systems[name] = {

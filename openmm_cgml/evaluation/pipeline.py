@@ -180,17 +180,20 @@ def rollout_molecules(
             },
         )
         results[name] = res
-        runs = [f for f in res.frames if len(f) >= 2] or res.frames
+        # frame 0 of a rollout is the last history frame, i.e. reference data: analyse only
+        # the frames the model made; a molecule whose rollouts all failed at once has none
+        runs = [f[1:] for f in res.frames if len(f) >= 2]
+        flags = {} if runs else {"no_model_frames": True}
         cg[name] = Trajectories(
             name=name,
-            runs=runs,
+            runs=runs or [f[:1] for f in res.frames],
             dt_ps=res.timestep_ps * record_interval,
             masses=ref.masses,
             bonds=ref.bonds,
             bead_types=ref.bead_types,
             bead_type_names=ref.bead_type_names,
             kind=ref.kind,
-            attrs={"composition": ref.attrs.get("composition")},
+            attrs={"composition": ref.attrs.get("composition"), **flags},
             steps_per_frame=record_interval,
             stability=res.stability,
             native=ref.native,

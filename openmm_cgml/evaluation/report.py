@@ -205,6 +205,34 @@ def make_figures(
         _layout(fig)
         figs["bonded"] = [_savefig(fig, out / "bonded_distributions.png").name]
 
+    # proteins: RMSD to the reference structure and fraction of native contacts
+    prot = [
+        n
+        for n in names
+        if "rmsd_nm" in artefacts[n]["reference"].extra and "rmsd_nm" in artefacts[n]["cg"].extra
+    ]
+    if prot:
+        fig, axes = plt.subplots(len(prot), 2, figsize=(8, 2.6 * len(prot)), squeeze=False)
+        for row, name in zip(axes, prot, strict=True):
+            for ax, key, xl in (
+                (row[0], "rmsd_nm", "RMSD to reference structure (nm)"),
+                (row[1], "q", "fraction of native contacts Q"),
+            ):
+                rr = artefacts[name]["reference"].extra.get(key)
+                rc = artefacts[name]["cg"].extra.get(key)
+                if rr is None or rc is None:
+                    ax.axis("off")
+                    continue
+                lo, hi = min(rr.min(), rc.min()), max(rr.max(), rc.max())
+                bins = np.linspace(lo, hi + 1e-9, 40)
+                ax.hist(rr, bins=bins, density=True, histtype="step", color="k", label="reference")
+                ax.hist(rc, bins=bins, density=True, histtype="step", color="C0", label="CG")
+                ax.set_xlabel(xl)
+                ax.set_title(name, fontsize=8)
+        axes[0, 0].legend(fontsize=7)
+        _layout(fig)
+        figs["protein"] = [_savefig(fig, out / "protein_rmsd_q.png").name]
+
     # per-molecule detail: FES and contact maps
     for name in names[:max_detail]:
         fes = artefacts[name].get("fes")
@@ -293,6 +321,10 @@ def write_report(
         ("collision rate (per bead-step)", agg.get("collision_rate")),
         ("stable rollouts (fraction)", agg.get("stable_fraction")),
         ("rollouts", agg.get("num_rollouts")),
+        (
+            "molecules whose rollouts all failed at step 1",
+            len(agg.get("molecules_without_model_frames") or []),
+        ),
         ("reference tau converged (fraction)", agg.get("reference_tau_converged_fraction")),
         ("mean JS of Rg distributions", agg.get("mean_rg_js")),
         ("mean JS of bond lengths", agg.get("mean_bond_length_js")),
@@ -346,6 +378,34 @@ def write_report(
         for f in files:
             lines.append(f"![{kind}]({f})")
             lines.append("")
+    prot = [
+        n
+        for n in sorted(metrics["systems"])
+        if "rmsd_mean_nm" in metrics["systems"][n]["reference"]
+    ]
+    if prot:
+        lines += [
+            "## Proteins: structure",
+            "",
+            "| molecule | RMSD ref (nm) | RMSD CG (nm) | Q ref | Q CG | JS RMSD | JS Q |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for n in prot:
+            d = metrics["systems"][n]
+            lines.append(
+                f"| {n} | {_fmt(d['reference'].get('rmsd_mean_nm'))} | "
+                f"{_fmt(d['cg'].get('rmsd_mean_nm'))} | {_fmt(d['reference'].get('q_mean'))} | "
+                f"{_fmt(d['cg'].get('q_mean'))} | {_fmt(d['comparison'].get('rmsd_js'))} | "
+                f"{_fmt(d['comparison'].get('q_js'))} |"
+            )
+        lines += [
+            "",
+            "RMSD after optimal superposition onto the reference structure (the "
+            "mapping's structure, else the first reference frame); Q with the smooth "
+            "switch of Best, Hummer & Eaton (beta 50 nm^-1, lambda 1.5, native pairs "
+            "closer than the contact cutoff, |i-j| > 3).",
+            "",
+        ]
     missing = metrics.get("missing", {})
     if missing.get("only_cg") or missing.get("only_reference"):
         lines += [

@@ -372,6 +372,7 @@ def write_rollout_files(
             "composition": attrs.get("composition"),
             "replica": r,
             "steps_per_frame": result.record_interval,
+            "first_frame_is_reference": 1,
             "source": "openmm-cgml evaluate rollout",
         }
         create_trajectory(

@@ -196,3 +196,28 @@ def test_cli_evaluate_cg_files(tmp_path, capsys):
     rc = main(["evaluate", str(tmp_path / "nope"), "--cg", str(cg_dir), "-o", str(out)])
     assert rc == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_protein_rmsd_and_native_contacts(tmp_path):
+    n = 12
+    t = np.linspace(0, 3 * np.pi, n)
+    native = np.stack([0.5 * np.cos(t), 0.5 * np.sin(t), 0.12 * t], axis=1)  # helix-like, nm
+    bonds = np.stack([np.arange(n - 1), np.arange(1, n)], axis=1)
+
+    def noisy(scale, frames, seed):
+        r = np.random.default_rng(seed)
+        return native + r.normal(scale=scale, size=(frames, n, 3))
+
+    kw = dict(dt_ps=1.0, masses=np.full(n, 110.0), bonds=bonds, kind="protein")
+    ref = {"p": Trajectories(name="p", runs=[noisy(0.02, 400, 1)], native=native, **kw)}
+    good = {"p": Trajectories(name="p", runs=[noisy(0.02, 300, 2)], **kw)}
+    bad = {"p": Trajectories(name="p", runs=[noisy(0.15, 300, 3)], **kw)}
+    m_good, _ = evaluate_sets(good, ref, EvaluationSettings(tica_lag_frames=2))
+    m_bad = run_evaluation(ref, tmp_path, cg=bad, settings=EvaluationSettings(tica_lag_frames=2))
+    g, b = m_good["systems"]["p"], m_bad["systems"]["p"]
+    assert g["reference"]["rmsd_mean_nm"] < 0.05 and g["reference"]["q_mean"] > 0.95
+    assert b["cg"]["rmsd_mean_nm"] > 3 * g["cg"]["rmsd_mean_nm"]
+    assert b["cg"]["q_mean"] < g["cg"]["q_mean"]
+    assert g["comparison"]["rmsd_js"] < b["comparison"]["rmsd_js"]
+    assert (tmp_path / "protein_rmsd_q.png").exists()
+    assert "Proteins: structure" in (tmp_path / "report.md").read_text()

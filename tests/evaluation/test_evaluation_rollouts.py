@@ -164,7 +164,9 @@ def test_rollout_molecules_with_analytic_model(polymer_dir, tmp_path):
     back = load_trajectories(sorted((tmp_path / "r").glob("*.h5")))
     name = sorted(ref)[0]
     assert len(back[name].runs) == 2 and back[name].stability is not None
-    np.testing.assert_allclose(back[name].runs[1], results[name].frames[1], atol=1e-5)
+    # frame 0 (the last reference history frame) is not analysed as CG data
+    np.testing.assert_allclose(back[name].runs[1], results[name].frames[1][1:], atol=1e-5)
+    np.testing.assert_allclose(cg[name].runs[1], results[name].frames[1][1:])
     # same seed -> same rollouts, whether molecules are batched together or run one by one
     cg2, _ = rollout_molecules(
         model,
@@ -235,3 +237,28 @@ def test_evaluation_of_reference_against_itself(polymer_dir, tmp_path):
     assert agg["rg_mean"]["r2"] == pytest.approx(1.0)
     assert agg["rg_mean"]["mae"] == 0.0
     assert all(v["comparison"]["rg_js"] == 0.0 for v in m["systems"].values())
+
+
+def test_rollouts_that_fail_at_once_are_reported_not_analysed(polymer_dir, tmp_path):
+    from openmm_cgml.export.analytic import HarmonicLangevinModel
+
+    ref = load_trajectories(resolve_files(polymer_dir))
+    dt = next(iter(ref.values())).dt_ps
+    # absurd temperature: the first step stretches bonds far beyond 2x the reference maximum
+    model = HarmonicLangevinModel(
+        k_bond=1.0, r0_nm=0.6, gamma_per_ps=0.05, temperature=1e7, timestep_ps=dt, history_length=3
+    )
+    m = run_evaluation(
+        ref,
+        tmp_path,
+        model=model,
+        settings=EvaluationSettings(tica_lag_frames=2),
+        rollout_options={"n_steps": 5, "replicas": 2, "chunk_steps": 5},
+        save_rollouts=False,
+    )
+    agg = m["aggregate"]
+    assert agg["molecules_without_model_frames"] == sorted(ref)
+    assert agg["stable_fraction"] == 0.0 and agg["num_rollouts"] == 2 * len(ref)
+    assert agg["rg_mean"]["n"] == 0 and "r2" not in agg["rg_mean"]
+    assert all(s["cg"]["stability"][0]["reason"] == "blow-up" for s in m["systems"].values())
+    assert (tmp_path / "report.md").exists()

@@ -1,0 +1,557 @@
+"""The method's headline on the polymer benchmark, on compositions never seen in training.
+
+For each model variant, CG rollouts of every *test* chain (a composition class absent from
+training, see ``openmm_cgml.reference.polymer``) are compared with the chain's reference MD:
+
+* r^2 (coefficient of determination, CG vs reference, identity line) of the mean radius of
+  gyration and of the Rg^2 relaxation time across the test chains, and the MAE of each;
+* collision rate per bead-step (non-bonded beads closer than 0.1 nm, every model step);
+* fraction of rollouts stable for all ``--steps`` model steps (no collision, no blow-up);
+* speed-up: simulated time per wall-clock second of the CG model over the reference MD of
+  the same chain on the same device -- one chain alone, and all test chains together
+  (reference: all test chains in one OpenMM System; CG: all test chains in one batched
+  TorchScript step module). CG cost per step = timed calls of the exported module.
+
+Variants (rows): ``full`` (plain GNN, k frames, score refinement), ``no_refinement`` (the same
+weights with the Langevin refinement off), ``equivariant`` (PaiNN-style GNN, k frames) and
+``k2`` (plain GNN with the minimal history, k = 2 frames = one velocity).
+Published figures (plain GNN, 10^5-step rollouts): r^2 = 0.90 (Rg), 0.48 (relaxation time).
+
+    python benchmarks/paper_polymer.py --quick                  # CPU, a few minutes
+    python benchmarks/paper_polymer.py --data data/polymer --device cuda \\
+        --train-steps 50000 --steps 100000 --replicas 4 --work runs/paper_polymer
+
+Everything goes under ``--work`` (data, models, per-variant reports); the table is printed and
+the results are written as JSON (``--output``, default ``WORK/paper_polymer.json``). Trained
+models found under ``WORK/models/<variant>/final`` are reused (delete them to retrain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from openmm_cgml.evaluation import (  # noqa: E402
+    EvaluationSettings,
+    environment_info,
+    load_trajectories,
+    resolve_files,
+    rollout_molecules,
+    run_evaluation,
+)
+from openmm_cgml.evaluation.report import write_metrics_json  # noqa: E402
+from openmm_cgml.utils import atomic_write, seed_everything  # noqa: E402
+
+PUBLISHED = {"rg_r2": 0.90, "tau_r2": 0.48}
+
+QUICK = {
+    "data": {
+        "n_chains": 12,
+        "production_tau": 600.0,
+        "stride_tau": 5.0,
+        "equilibration_tau": 50.0,
+        "min_length": 12,
+        "max_length": 24,
+        "test_fraction": 0.34,
+        "val_fraction": 0.1,
+    },
+    "model": {
+        "hidden": 16,
+        "layers": 2,
+        "score_layers": 1,
+        "embed_layers": 1,
+        "history_length": 4,
+        "cutoff_nm": 1.5,
+        "num_rbf": 8,
+        "avg_neighbors": 8.0,
+        "noise_levels": 8,
+        "refine_levels": 2,
+        "refine_steps": 2,
+    },
+    "train": {
+        "max_steps": 40,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "warmup_steps": 5,
+        "device": "cpu",
+        "log_every": 10,
+        "val_every": 40,
+        "val_batches": 2,
+        "checkpoint_every": 40,
+        "rollout_steps": 5,
+        "rollout_molecules": 1,
+    },
+    "steps": 200,
+    "replicas": 2,
+    "record_interval": 1,
+    "chunk_steps": 100,
+    "speed_steps": 30,
+    "reference_speed_steps": 2000,
+}
+
+FULL = {
+    "data": {
+        "n_chains": 200,
+        "production_tau": 10_000.0,
+        "stride_tau": 5.0,
+        "equilibration_tau": 1_000.0,
+        "min_length": 20,
+        "max_length": 100,
+        "test_fraction": 0.2,
+        "val_fraction": 0.1,
+    },
+    "model": {
+        "hidden": 128,
+        "layers": 7,
+        "score_layers": 4,
+        "embed_layers": 3,
+        "history_length": 20,
+        "cutoff_nm": 1.5,
+        "num_rbf": 16,
+        "avg_neighbors": 12.0,
+        "noise_levels": 20,
+        "refine_levels": 5,
+        "refine_steps": 10,
+    },
+    "train": {
+        "max_steps": 50_000,
+        "batch_size": 32,
+        "lr": 2e-4,
+        "warmup_steps": 1000,
+        "device": "auto",
+        "amp": True,
+        "log_every": 50,
+        "val_every": 2000,
+        "val_batches": 50,
+        "checkpoint_every": 2000,
+        "rollout_steps": 50,
+        "rollout_molecules": 4,
+    },
+    "steps": 100_000,
+    "replicas": 4,
+    "record_interval": 10,
+    "chunk_steps": 1000,
+    "speed_steps": 500,
+    "reference_speed_steps": 20_000,
+}
+
+
+def ensure_data(
+    work: Path, data: Path | None, preset: dict[str, Any], seed: int, platform: str | None
+) -> Path:
+    """Use ``data`` (a polymer set with splits.json) or generate one under ``work/data``."""
+    if data is not None:
+        if not (data / "splits.json").is_file():
+            raise FileNotFoundError(
+                f"{data}/splits.json not found: make the set with "
+                f"`cgml generate polymer -o {data}` or drop --data"
+            )
+        return data
+    from openmm_cgml.reference.polymer import generate_polymer_dataset
+
+    out = work / "data"
+    # a finished set is reused; with its checkpoint still there the generator resumes
+    # (and appends nothing when the run is complete)
+    if (out / "splits.json").is_file() and not (out / "polymer_set.chk").exists():
+        return out
+    d = preset["data"]
+    print(f"generating the polymer set in {out} ({d['n_chains']} chains) ...", flush=True)
+    t0 = time.perf_counter()
+    generate_polymer_dataset(
+        out,
+        n_chains=d["n_chains"],
+        split_seed=seed,
+        seed=seed,
+        production_tau=d["production_tau"],
+        stride_tau=d["stride_tau"],
+        equilibration_tau=d["equilibration_tau"],
+        min_length=d["min_length"],
+        max_length=d["max_length"],
+        test_fraction=d["test_fraction"],
+        val_fraction=d["val_fraction"],
+        platform=platform,
+        progress=False,
+    )
+    print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return out
+
+
+VARIANTS = {
+    "full": {"family": "plain"},
+    "equivariant": {"family": "equivariant"},
+    "k2": {"family": "plain", "history_length": 2},
+}
+
+
+def train_variant(
+    name: str,
+    data: Path,
+    work: Path,
+    preset: dict[str, Any],
+    seed: int,
+    train_steps: int | None,
+    device: str,
+) -> Path:
+    """Train (or reuse) one variant; return its final checkpoint directory."""
+    from openmm_cgml.training import TrainConfig, train
+
+    out = work / "models" / name
+    final = out / "final"
+    if (final / "config.json").is_file():
+        from openmm_cgml.models import load_checkpoint
+
+        try:
+            load_checkpoint(final)
+        except (ValueError, KeyError, FileNotFoundError) as exc:
+            print(
+                f"[{name}] {final} cannot be loaded ({str(exc)[:120]}...): retraining", flush=True
+            )
+            shutil.rmtree(out)
+        else:
+            print(f"[{name}] reusing {final}", flush=True)
+            return final
+    model = {**preset["model"], **VARIANTS[name]}
+    tr = dict(preset["train"])
+    if train_steps is not None:
+        tr["max_steps"] = train_steps
+    if device != "auto":
+        tr["device"] = "cpu" if device == "cpu" else "cuda"
+    cfg = TrainConfig.from_dict(
+        {
+            "seed": seed,
+            "output": str(out),
+            "data": {
+                "train": str(data),
+                "train_split": "train",
+                "val": str(data),
+                "val_split": "val",
+                "statistics_samples": 500,
+            },
+            "model": model,
+            "train": tr,
+        }
+    )
+    print(
+        f"[{name}] training {tr['max_steps']} steps ({model['family']}, "
+        f"k={model['history_length']}) ...",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    train(cfg, progress=False)
+    print(f"[{name}]   done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return final
+
+
+def reference_speed(
+    reference: dict[str, Any], names: list[str], steps: int, platform: str | None
+) -> dict[str, float]:
+    """Reference MD speed (simulated ps per wall s) on the same device: one chain, and all
+    ``names`` chains in one System, with the generator's force field and integrator."""
+    import openmm
+    from openmm import unit
+
+    from openmm_cgml.reference import polymer as P
+    from openmm_cgml.reference.allatom import select_platform
+    from openmm_cgml.reference.storage import TrajectoryFile
+
+    comps, positions = [], []
+    for n in names:
+        path = reference[n].files[0]
+        with TrajectoryFile(path) as tf:
+            comps.append(P.Composition.from_dict(tf.attrs["composition"]))
+            pdb = tf.atom_topology()
+            positions.append(np.asarray(pdb.positions.value_in_unit(unit.nanometer)))
+    params = P.PolymerParameters()
+    dt_ps = params.timestep * P.TAU_PS
+    out: dict[str, float] = {}
+    for label, sel in (("single", [0]), ("batched", list(range(len(comps))))):
+        system, _, _ = P.build_polymer_system([comps[i] for i in sel], params)
+        x = np.concatenate([positions[i] + 50.0 * j for j, i in enumerate(sel)])
+        integ = openmm.LangevinMiddleIntegrator(
+            P.REFERENCE_TEMPERATURE_K * params.temperature, params.friction / P.TAU_PS, dt_ps
+        )
+        plat, props = select_platform(platform, "mixed")
+        ctx = openmm.Context(system, integ, plat, props)
+        ctx.setPositions(x)
+        integ.step(max(10, steps // 10))
+        ctx.getState(getPositions=True)
+        t0 = time.perf_counter()
+        integ.step(steps)
+        ctx.getState(getPositions=True)
+        wall = time.perf_counter() - t0
+        out[f"{label}_ps_per_s"] = steps * dt_ps / wall
+        out["platform"] = plat.getName()
+        del ctx
+    out["chains_batched"] = len(comps)
+    return out
+
+
+def cg_speed(
+    model: Any,
+    reference: dict[str, Any],
+    names: list[str],
+    steps: int,
+    device: str,
+    overrides: dict[str, Any],
+) -> dict[str, float]:
+    """CG simulated ps per wall s: one chain alone, and all ``names`` chains in one batched
+    TorchScript step module (one replica each), on ``device``.
+
+    The cost of a step does not depend on where the beads are, so the module is timed on a
+    fixed reference history (``steps`` calls after a warm-up that lets the TorchScript
+    profiling executor optimise the graph); an unstable model is timed like a stable one.
+    """
+    import torch
+
+    from openmm_cgml.export import export_step_module
+    from openmm_cgml.reference.storage import TrajectoryFile
+
+    mappings = []
+    for n in names:
+        with TrajectoryFile(reference[n].files[0]) as tf:
+            mappings.append(tf.mapping)
+    out: dict[str, float] = {}
+    for label, sel in (("single", [0]), ("batched", list(range(len(names))))):
+        module = export_step_module(model, [mappings[i] for i in sel], device=device, **overrides)
+        k, m, n = int(module.history_length), int(module.noise_draws), int(module.num_particles)
+        dt = float(module.timestep_ps)
+        hist = torch.cat(
+            [torch.as_tensor(reference[names[i]].runs[0][:k], dtype=torch.float32) for i in sel],
+            dim=1,
+        ).to(device)
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        noise = torch.randn((m, n, 3), generator=gen).to(device)
+        force = torch.zeros(n, 3, device=device)
+        box = torch.zeros(3, 3, device=device)
+
+        def sync() -> None:
+            if str(device).startswith("cuda"):
+                torch.cuda.synchronize()
+
+        with torch.no_grad():
+            for _ in range(5):
+                module(hist, noise, force, box)
+            sync()
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                module(hist, noise, force, box)
+            sync()
+            wall = time.perf_counter() - t0
+        out[f"{label}_ps_per_s"] = steps * dt / wall
+        out[f"{label}_ms_per_step"] = 1e3 * wall / steps
+    out["chains_batched"] = len(names)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="CPU smoke run: tiny data set, tiny models, short rollouts",
+    )
+    ap.add_argument("--work", default=None, help="working folder (runs/paper_polymer[_quick])")
+    ap.add_argument("--data", default=None, help="existing polymer set (folder with splits.json)")
+    ap.add_argument(
+        "--device",
+        default=None,
+        help="torch device: cpu, cuda (default: cpu in --quick, else cuda if available)",
+    )
+    ap.add_argument(
+        "--platform",
+        default=None,
+        help="OpenMM platform for reference MD (default: the fastest available)",
+    )
+    ap.add_argument("--train-steps", type=int, default=None, help="optimizer steps per model")
+    ap.add_argument("--steps", type=int, default=None, help="model steps per rollout")
+    ap.add_argument("--replicas", type=int, default=None, help="rollouts per test chain")
+    ap.add_argument(
+        "--record-interval", type=int, default=None, help="model steps between analysed frames"
+    )
+    ap.add_argument(
+        "--variants",
+        default="full,no_refinement,equivariant,k2",
+        help="comma-separated rows (full, no_refinement, equivariant, k2)",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--output", default=None, help="results JSON (default WORK/paper_polymer.json)")
+    args = ap.parse_args(argv)
+
+    preset = QUICK if args.quick else FULL
+    if args.device is None:
+        import torch
+
+        args.device = "cpu" if args.quick or not torch.cuda.is_available() else "cuda"
+    if args.quick and args.platform is None:
+        args.platform = "CPU"
+    work = Path(args.work or ("runs/paper_polymer_quick" if args.quick else "runs/paper_polymer"))
+    work.mkdir(parents=True, exist_ok=True)
+    seed_everything(args.seed)
+    steps = args.steps or preset["steps"]
+    replicas = args.replicas or preset["replicas"]
+    rec = args.record_interval or preset["record_interval"]
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - {"full", "no_refinement", *VARIANTS})
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}")
+    t_start = time.perf_counter()
+
+    data = ensure_data(
+        work, Path(args.data) if args.data else None, preset, args.seed, args.platform
+    )
+    reference = load_trajectories(resolve_files(data, "test"))
+    test_names = sorted(reference)
+    print(f"{len(test_names)} test chains (never trained on): {', '.join(test_names)}", flush=True)
+
+    from openmm_cgml.models import load_checkpoint
+
+    ckpts: dict[str, Path] = {}
+    for v in variants:
+        base = "full" if v == "no_refinement" else v
+        if base not in ckpts:
+            ckpts[base] = train_variant(
+                base, data, work, preset, args.seed, args.train_steps, args.device
+            )
+
+    ref_speed = reference_speed(
+        reference, test_names, preset["reference_speed_steps"], args.platform
+    )
+    settings = EvaluationSettings(seed=args.seed, tica_lag_frames=5 if args.quick else 10)
+    rows: dict[str, Any] = {}
+    for v in variants:
+        base = "full" if v == "no_refinement" else v
+        model = load_checkpoint(ckpts[base], map_location=args.device)
+        overrides = {"sigmas": []} if v == "no_refinement" else {}
+        print(
+            f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
+            flush=True,
+        )
+        cg, results = rollout_molecules(
+            model,
+            reference,
+            n_steps=steps,
+            replicas=replicas,
+            seed=args.seed,
+            record_interval=rec,
+            device=args.device,
+            chunk_steps=preset["chunk_steps"],
+            export_overrides=overrides,
+        )
+        metrics = run_evaluation(
+            reference,
+            work / "eval" / v,
+            cg=cg,
+            settings=settings,
+            info={"variant": v, "checkpoint": str(ckpts[base]), "device": args.device},
+            title=f"Polymer benchmark: {v}",
+        )
+        speed = cg_speed(
+            model, reference, test_names, preset["speed_steps"], args.device, overrides
+        )
+        agg = metrics["aggregate"]
+        rows[v] = {
+            "rg_r2": agg["rg_mean"].get("r2"),
+            "rg_pearson_r2": agg["rg_mean"].get("pearson_r2"),
+            "rg_mae_nm": agg["rg_mean"].get("mae"),
+            "tau_r2": agg["rg2_tau"].get("r2"),
+            "tau_log_r2": agg["rg2_tau_log"].get("r2"),
+            "tau_pearson_r2": agg["rg2_tau"].get("pearson_r2"),
+            "tau_mae_ps": agg["rg2_tau"].get("mae"),
+            "collision_rate": agg.get("collision_rate"),
+            "stable_fraction": agg.get("stable_fraction"),
+            "stable_steps": steps,
+            "rollouts": agg.get("num_rollouts"),
+            "speedup_single_chain": speed["single_ps_per_s"] / ref_speed["single_ps_per_s"],
+            "speedup_batched": speed["batched_ps_per_s"] / ref_speed["batched_ps_per_s"],
+            "cg_speed": speed,
+            "rollout_wall_s": next(iter(results.values())).wall_s,
+            "mean_fes_js": agg.get("mean_fes_js"),
+            "mean_rg_js": agg.get("mean_rg_js"),
+            "report": str(work / "eval" / v / "report.md"),
+        }
+        if v == variants[0]:
+            refs = [metrics["systems"][n]["reference"] for n in test_names]
+            lengths = [r.get("rg2_tau_run_lengths_in_tau") for r in refs]
+            lengths = [x for x in lengths if x is not None and math.isfinite(x)]
+            rows["_reference"] = {
+                "tau_converged_fraction": agg.get("reference_tau_converged_fraction"),
+                "min_length_in_tau": min(lengths) if lengths else None,
+                "median_length_in_tau": float(np.median(lengths)) if lengths else None,
+            }
+
+    ref_info = rows.pop("_reference", {})
+    result = {
+        "benchmark": "paper_polymer",
+        "mode": "quick" if args.quick else "full",
+        "published": PUBLISHED,
+        "rows": rows,
+        "reference_md": {**ref_speed, **ref_info},
+        "settings": {
+            "steps": steps,
+            "replicas": replicas,
+            "record_interval": rec,
+            "seed": args.seed,
+            "data": str(data),
+            "test_chains": test_names,
+            "train_steps": args.train_steps or preset["train"]["max_steps"],
+            "model": preset["model"],
+            "device": args.device,
+        },
+        "environment": environment_info(args.device),
+        "command": "python benchmarks/paper_polymer.py "
+        + " ".join(sys.argv[1:] if argv is None else argv),
+        "wall_s": time.perf_counter() - t_start,
+    }
+    out = Path(args.output) if args.output else work / "paper_polymer.json"
+    write_metrics_json(out, result)
+
+    def f(x: Any, spec: str = ".3f") -> str:
+        return (
+            "-"
+            if x is None or (isinstance(x, float) and not math.isfinite(x))
+            else (format(x, spec))
+        )
+
+    lines = [
+        f"Polymer benchmark ({result['mode']}), {len(test_names)} unseen test chains, "
+        f"{replicas} rollouts each of {steps} model steps, device {args.device}",
+        f"{'variant':<15}{'r2 Rg':>8}{'r2 tau':>8}{'MAE Rg nm':>11}{'MAE tau ps':>12}"
+        f"{'collisions':>12}{'stable':>8}{'speed-up 1':>12}{'speed-up N':>12}",
+    ]
+    for v, r in rows.items():
+        lines.append(
+            f"{v:<15}{f(r['rg_r2']):>8}{f(r['tau_r2']):>8}{f(r['rg_mae_nm']):>11}"
+            f"{f(r['tau_mae_ps'], '.1f'):>12}{f(r['collision_rate'], '.2e'):>12}"
+            f"{f(r['stable_fraction'], '.2f'):>8}{f(r['speedup_single_chain'], '.1f'):>12}"
+            f"{f(r['speedup_batched'], '.1f'):>12}"
+        )
+    lines.append(f"published (plain GNN): r2 Rg {PUBLISHED['rg_r2']}, r2 tau {PUBLISHED['tau_r2']}")
+    if ref_info:
+        lines.append(
+            f"reference runs span >= {f(ref_info.get('min_length_in_tau'), '.0f')} Rg^2 "
+            f"relaxation times (median {f(ref_info.get('median_length_in_tau'), '.0f')}; the "
+            "benchmark asks for >= 100); converged tau for "
+            f"{f(ref_info.get('tau_converged_fraction'), '.2f')} of the chains"
+        )
+    lines.append(f"results: {out}")
+    table = "\n".join(lines)
+    print(table)
+    atomic_write(out.with_suffix(".txt"), table + "\n")
+    json.dumps(result, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
