@@ -1,6 +1,6 @@
 """Small shared helpers (atomic file writes, seeding). Imported by every layer; imports none."""
 
-from openmm_cgml.utils.atomic import atomic_write, atomic_path
+from openmm_cgml.utils.atomic import atomic_path, atomic_write
 from openmm_cgml.utils.seeding import seed_everything
 
 __all__ = ["atomic_write", "atomic_path", "seed_everything"]
