@@ -9,14 +9,10 @@ can be tested without running OpenMM; real data come from ``openmm_cgml.referenc
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
-import h5py
 import numpy as np
-
-from openmm_cgml.utils import atomic_path
 
 BOLTZMANN_KJ = 0.0083144626  # kJ/mol/K
 
@@ -129,29 +125,24 @@ def write_trajectory_file(path: str | os.PathLike, bead_positions: np.ndarray, m
                           stride_ps: float, name: str | None = None, seed: int = 0,
                           temperature_K: float = 300.0, kind: str = "polymer",
                           forcefield: str = "synthetic") -> Path:
-    """Write bead positions [T, N, 3] (nm) + a mapping dict in the CONTRACTS.md section 3 layout.
+    """Write bead positions [T, N, 3] (nm) + a mapping dict as a CONTRACTS.md section 3 file.
 
-    Atomic (temporary file + rename). Use ``openmm_cgml.reference.storage`` for real data.
+    Goes through the reference layer's writer (``openmm_cgml.reference.storage``), so the
+    files are exactly those the real data pipeline makes.
     """
+    from openmm_cgml.reference.storage import append_frames, create_trajectory
+
     pos = np.asarray(bead_positions, dtype=np.float32)
     if pos.ndim != 3 or pos.shape[2] != 3:
         raise ValueError(f"bead_positions must be [T, N, 3], got {pos.shape}")
     path = Path(path)
-    t, n = pos.shape[:2]
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as fh:
-        fh.attrs.update({
-            "format": "openmm-cgml-trajectory", "version": 1, "kind": kind,
-            "name": name or path.stem, "temperature_K": temperature_K, "stride_ps": stride_ps,
-            "fine_timestep_ps": stride_ps, "seed": seed, "forcefield": forcefield,
-            "units": json.dumps({"length": "nm", "time": "ps", "mass": "amu"}),
-            "software": json.dumps({"numpy": np.__version__, "h5py": h5py.__version__}),
-            "composition": json.dumps({"L": n}),
-        })
-        fh.create_dataset("mapping", data=json.dumps(mapping))
-        fh.create_dataset("atom_topology_pdb", data="")
-        fh.create_dataset("bead_positions", data=pos, chunks=(max(1, min(16, t)), n, 3),
-                          maxshape=(None, n, 3))
-        fh.create_dataset("time", data=np.arange(t) * stride_ps)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    create_trajectory(path, mapping=mapping, atom_topology_pdb="", attrs={
+        "kind": kind, "name": name or path.stem, "temperature_K": temperature_K,
+        "stride_ps": stride_ps, "fine_timestep_ps": stride_ps, "seed": seed,
+        "forcefield": forcefield, "composition": {"L": int(pos.shape[1])}})
+    if len(pos):
+        append_frames(path, pos, np.arange(len(pos)) * stride_ps)
     return path
 
 

@@ -4,8 +4,9 @@ Each sample is a window of ``k + horizon`` bead frames taken every ``frame_strid
 stored frames: ``k`` history frames (oldest first, the last one is "now") and the
 ``horizon`` frames that follow (``horizon = 1``: the next frame, the training target).
 Files follow CONTRACTS.md section 3 (``/bead_positions`` float32 [T, N, 3] nm,
-``/mapping`` BeadMapping JSON, root attribute ``stride_ps``); only the header and mapping
-are read at construction, frames are read on demand, so datasets larger than memory work
+``/mapping`` BeadMapping JSON, root attribute ``stride_ps``) and are read through
+``openmm_cgml.reference.storage.TrajectoryFile``; only the header and mapping are read at
+construction, frames are read on demand, so datasets larger than memory work
 and each ``DataLoader`` worker opens its own file handles.
 """
 
@@ -19,22 +20,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import h5py
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from openmm_cgml.datasets.graph import GraphBatch, MoleculeGraph, WindowSample, collate_windows
-
-TRAJECTORY_FORMAT = "openmm-cgml-trajectory"
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, np.ndarray) and value.dtype.kind in "SO" and value.shape == ():
-        return _decode(value[()])
-    return value
+from openmm_cgml.reference.storage import TrajectoryFile
 
 
 def resolve_files(spec: str | os.PathLike | Iterable[str | os.PathLike],
@@ -138,7 +129,7 @@ class WindowDataset(Dataset):
                              f"(history_length={history_length}, horizon={horizon}, "
                              f"frame_stride={frame_stride}); longest file has "
                              f"{max(self.num_frames)} frames")
-        self._handles: dict[int, h5py.File] = {}
+        self._handles: dict[int, TrajectoryFile] = {}
         self._pid = os.getpid()
 
     # -- reading -----------------------------------------------------------------------
@@ -146,52 +137,41 @@ class WindowDataset(Dataset):
     def _read_header(path: Path) -> tuple[MoleculeGraph, int, float, str]:
         if not path.exists():
             raise FileNotFoundError(f"{path}: trajectory file not found")
-        try:
-            fh = h5py.File(path, "r")
-        except OSError as exc:
-            raise ValueError(f"{path}: not a readable HDF5 file ({exc})") from exc
-        with fh:
-            fmt = _decode(fh.attrs.get("format"))
-            if fmt != TRAJECTORY_FORMAT:
-                raise ValueError(f"{path}: attribute 'format' is {fmt!r}, expected "
-                                 f"{TRAJECTORY_FORMAT!r} (write it with openmm_cgml.reference)")
-            version = int(fh.attrs.get("version", 0))
-            if version != 1:
-                raise ValueError(f"{path}: trajectory format version {version} is not supported "
-                                 "(this reader knows version 1)")
-            for key in ("bead_positions", "mapping"):
-                if key not in fh:
-                    raise ValueError(f"{path}: missing dataset '/{key}'")
-            if "stride_ps" not in fh.attrs:
+        with TrajectoryFile(path) as traj:
+            attrs = traj.attrs
+            if "stride_ps" not in attrs:
                 raise ValueError(f"{path}: missing root attribute 'stride_ps'")
-            stride_ps = float(fh.attrs["stride_ps"])
+            stride_ps = float(attrs["stride_ps"])
             if not stride_ps > 0:
                 raise ValueError(f"{path}: stride_ps must be > 0 (got {stride_ps})")
-            pos = fh["bead_positions"]
+            pos = traj.bead_positions
             if pos.ndim != 3 or pos.shape[2] != 3:
                 raise ValueError(f"{path}: /bead_positions has shape {pos.shape}, "
                                  "expected [T, num_beads, 3]")
-            graph = MoleculeGraph.from_mapping(_decode(fh["mapping"][()]), f"{path}:/mapping")
+            try:
+                mapping = traj.mapping_dict
+            except (KeyError, ValueError) as exc:
+                raise ValueError(f"{path}: cannot read /mapping ({exc})") from exc
+            graph = MoleculeGraph.from_mapping(mapping, f"{path}:/mapping")
             if graph.num_beads != pos.shape[1]:
                 raise ValueError(f"{path}: /bead_positions has {pos.shape[1]} beads but the "
                                  f"mapping has {graph.num_beads}")
-            name = str(_decode(fh.attrs.get("name", path.stem)))
-            # the length of /time is the number of complete frames (the writer grows
+            name = str(attrs.get("name", path.stem))
+            # len() = length of /time = number of complete frames (the writer grows
             # /bead_positions first, /time last)
-            n_frames = int(pos.shape[0])
-            if "time" in fh:
-                n_frames = min(n_frames, int(fh["time"].shape[0]))
+            n_frames = min(len(traj), int(pos.shape[0]))
             return graph, n_frames, stride_ps, name
 
-    def _handle(self, file_index: int) -> h5py.File:
+    def _positions(self, file_index: int) -> Any:
+        """The lazily sliced ``/bead_positions`` dataset of a file (one handle per process)."""
         if os.getpid() != self._pid:  # forked DataLoader worker: never share HDF5 handles
             self._handles = {}
             self._pid = os.getpid()
-        fh = self._handles.get(file_index)
-        if fh is None:
-            fh = h5py.File(self.files[file_index], "r")
-            self._handles[file_index] = fh
-        return fh
+        traj = self._handles.get(file_index)
+        if traj is None:
+            traj = TrajectoryFile(self.files[file_index])
+            self._handles[file_index] = traj
+        return traj.bead_positions
 
     def close(self) -> None:
         """Close the open file handles (they are reopened on demand)."""
@@ -231,7 +211,7 @@ class WindowDataset(Dataset):
     def __getitem__(self, index: int) -> WindowSample:
         f, start = self.locate(int(index))
         stop = start + self.span
-        frames = self._handle(f)["bead_positions"][start:stop:self.frame_stride]
+        frames = self._positions(f)[start:stop:self.frame_stride]
         if not np.all(np.isfinite(frames)):
             raise ValueError(f"{self.files[f]}: non-finite bead positions in frames "
                              f"{start}..{stop - 1}")
@@ -245,7 +225,7 @@ class WindowDataset(Dataset):
         if stop > self.num_frames[file_index]:
             raise ValueError(f"{self.files[file_index]}: asked for frames up to {stop - 1}, file "
                              f"has {self.num_frames[file_index]}")
-        data = self._handle(file_index)["bead_positions"][start:stop:self.frame_stride]
+        data = self._positions(file_index)[start:stop:self.frame_stride]
         return np.asarray(data, dtype=np.float32)
 
     def collate(self, indices: Sequence[int]) -> GraphBatch:

@@ -345,6 +345,11 @@ def restore_context(context: Any, chk: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------- run
 
+def _out_of_time(t_start: float, max_wall_s: float | None) -> bool:
+    """True once ``max_wall_s`` wall-clock seconds have passed since ``t_start``."""
+    return max_wall_s is not None and _time.perf_counter() - t_start >= max_wall_s
+
+
 def run_reference(
     structure: str | os.PathLike | tuple[Any, Any],
     out_path: str | os.PathLike,
@@ -356,6 +361,7 @@ def run_reference(
     progress: bool = True,
     checkpoint_interval_s: float = 300.0,
     max_block_frames: int = 1000,
+    max_wall_s: float | None = None,
     extra_attrs: dict[str, Any] | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> RunResult:
@@ -372,6 +378,9 @@ def run_reference(
         progress: show a tqdm progress bar.
         checkpoint_interval_s: wall-clock seconds between flushes of frames + checkpoint.
         max_block_frames: at most this many frames per flush.
+        max_wall_s: stop production cleanly (frames flushed, checkpoint written) once this
+            many wall-clock seconds have passed since the call started; re-running with the
+            same settings continues the run. None: no limit.
         extra_attrs: further root attributes (e.g. ``sequence``).
         callback: called with the number of stored frames after each flush (for tests
             and monitoring; an exception raised there stops the run like an interrupt).
@@ -383,6 +392,7 @@ def run_reference(
     from openmm import unit
     from tqdm.auto import tqdm
 
+    t_call = _time.perf_counter()
     settings = settings or MDSettings()
     out = Path(out_path)
     chk_path = checkpoint_path(out)
@@ -503,11 +513,12 @@ def run_reference(
     t0 = _time.perf_counter()
     with tqdm(total=n_target, initial=frames_done, desc=f"{name}: produce", unit="frame",
               disable=not progress) as bar:
-        while frames_done < n_target:
+        while frames_done < n_target and not _out_of_time(t_call, max_wall_s):
             block_beads, block_atoms, block_t = [], [], []
             t_block = _time.perf_counter()
             while (frames_done + len(block_t) < n_target and len(block_t) < max_block_frames
-                   and (not block_t or _time.perf_counter() - t_block < checkpoint_interval_s)):
+                   and (not block_t or _time.perf_counter() - t_block < checkpoint_interval_s)
+                   and not (block_t and _out_of_time(t_call, max_wall_s))):
                 integrator.step(spf)
                 state = context.getState(getPositions=True)
                 pos_nm = np.asarray(state.getPositions(asNumpy=True).value_in_unit(

@@ -64,6 +64,9 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--checkpoint-interval", type=float, default=300.0, metavar="SECONDS",
                    help="wall-clock seconds between flushes of frames + checkpoint (300)")
+    p.add_argument("--max-wall", type=float, default=None, metavar="SECONDS",
+                   help="stop production cleanly after this much wall-clock time (frames "
+                        "flushed, checkpoint written); the same command again continues")
 
 
 def _add_md(p: argparse.ArgumentParser) -> None:
@@ -188,7 +191,8 @@ def _run_md(args: argparse.Namespace, items: list[tuple[str, Any, dict[str, Any]
                                               [i[0] for i in items]), strict=True):
         res = run_reference(structure, path, settings, name=name, platform=args.platform,
                             overwrite=args.overwrite, progress=not args.no_progress,
-                            checkpoint_interval_s=args.checkpoint_interval, extra_attrs=extra)
+                            checkpoint_interval_s=args.checkpoint_interval,
+                            max_wall_s=args.max_wall, extra_attrs=extra)
         _report(res)
     return 0
 
@@ -269,7 +273,8 @@ def _run_polymer(args: argparse.Namespace) -> int:
         platform=args.platform, precision=args.precision,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         min_length=args.min_length, max_length=args.max_length, overwrite=args.overwrite,
-        progress=not args.no_progress, checkpoint_interval_s=args.checkpoint_interval)
+        progress=not args.no_progress, checkpoint_interval_s=args.checkpoint_interval,
+        max_wall_s=args.max_wall)
     print(f"{res.out_dir}: {len(res.files)} chains, {res.num_particles} particles, "
           f"{res.frames} frames ({res.new_frames} new) on {res.platform}: "
           f"{res.steps_per_s:.0f} steps/s, {res.particle_steps_per_s:.3e} particle-steps/s, "

@@ -51,6 +51,7 @@ class: ``blocky`` patterns (block length 3-8) and/or f outside the training rang
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -66,6 +67,7 @@ import numpy as np
 
 from openmm_cgml.reference import storage
 from openmm_cgml.reference.allatom import (
+    _out_of_time,
     load_checkpoint,
     openmm_seed,
     restore_context,
@@ -325,33 +327,50 @@ def chain_bonds(length: int) -> np.ndarray:
 
 
 def initial_conformation(comp: Composition, rng: np.random.Generator,
-                         bond: float = 1.0, min_dist: float = 0.95) -> np.ndarray:
-    """Self-avoiding random-walk start [2L, 3] in sigma (centred at the origin)."""
-    n = comp.length
-    pos = np.zeros((2 * n, 3))
+                         bond: float = 1.0, min_dist: float = 0.95,
+                         persistence: float = 1.0, max_restarts: int = 1000) -> np.ndarray:
+    """Self-avoiding start [2L, 3] in sigma (centred at the origin).
 
-    def ok(p: np.ndarray, upto: int) -> bool:
-        return upto == 0 or bool(np.min(np.linalg.norm(pos[:upto] - p, axis=1)) >= min_dist)
+    The backbone is a persistent random walk (new direction = previous direction +
+    ``persistence`` x a random unit vector, normalised), each side bead a random unit step
+    from its backbone bead; every particle keeps ``min_dist`` from all earlier ones. A walk
+    that gets trapped is restarted (raises RuntimeError after ``max_restarts``).
+    """
+    n = comp.length
 
     def rand_unit() -> np.ndarray:
         v = rng.normal(size=3)
         return v / np.linalg.norm(v)
 
-    for i in range(n):
-        k = 2 * i
-        if i > 0:
-            prev = pos[k - 2]
-            for _ in range(200):
-                p = prev + bond * rand_unit()
-                if ok(p, k):
+    for _ in range(max_restarts):
+        pos = np.zeros((2 * n, 3))
+        direction = rand_unit()
+        ok = True
+        for i in range(n):
+            k = 2 * i
+            if i > 0:
+                for _ in range(100):
+                    d = direction + persistence * rand_unit()
+                    d /= np.linalg.norm(d)
+                    p = pos[k - 2] + bond * d
+                    if np.min(np.linalg.norm(pos[:k] - p, axis=1)) >= min_dist:
+                        break
+                else:
+                    ok = False
                     break
-            pos[k] = p
-        for _ in range(200):
-            p = pos[k] + bond * rand_unit()
-            if ok(p, k):  # side bead: avoid all previous particles (incl. own backbone)
+                pos[k], direction = p, d
+            for _ in range(100):
+                p = pos[k] + bond * rand_unit()
+                if np.min(np.linalg.norm(pos[:k + 1] - p, axis=1)) >= min_dist:
+                    break
+            else:
+                ok = False
                 break
-        pos[k + 1] = p
-    return pos - pos.mean(0)
+            pos[k + 1] = p
+        if ok:
+            return pos - pos.mean(0)
+    raise RuntimeError(f"{comp.name}: could not grow a self-avoiding start in "
+                       f"{max_restarts} attempts")
 
 
 def _nonbonded_force(params: PolymerParameters) -> Any:
@@ -521,6 +540,7 @@ def generate_polymer_dataset(
     progress: bool = True,
     checkpoint_interval_s: float = 300.0,
     max_block_frames: int = 200,
+    max_wall_s: float | None = None,
     callback: Callable[[int], None] | None = None,
 ) -> PolymerRunResult:
     """Simulate a polymer set: all chains in one System, one HDF5 file per chain.
@@ -530,10 +550,13 @@ def generate_polymer_dataset(
     and a checkpoint ``out_dir/polymer_set.chk``. Re-running with the same arguments
     resumes an interrupted run; with a larger ``production_tau`` it appends frames.
     Times in tau (see module doc for nm/ps); frames every ``stride_tau``.
+    ``max_wall_s``: stop production cleanly (frames flushed, checkpoint written) once this
+    many wall-clock seconds have passed since the call started; re-running continues.
     """
     import openmm
     from tqdm.auto import tqdm
 
+    t_call = _time.perf_counter()
     params = params or PolymerParameters()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -581,8 +604,13 @@ def generate_polymer_dataset(
             diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
             raise ValueError(f"{out} was generated with different settings ({', '.join(diff)}); "
                              "use the same settings to resume/extend, or overwrite")
-        system = openmm.XmlSerializer.deserialize(chk["system_xml"])
-        _, _, ranges = build_polymer_system(comps, params)
+        system, _, ranges = build_polymer_system(comps, params)  # deterministic rebuild
+        system_hash = hashlib.sha256(
+            openmm.XmlSerializer.serialize(system).encode()).hexdigest()
+        if meta.get("system_sha256") != system_hash:
+            raise ValueError(f"{out}: the rebuilt System differs from the one of the "
+                             "checkpoint (openmm-cgml/OpenMM version changed?); regenerate "
+                             "with overwrite")
         context = openmm.Context(system, integrator, plat, props)
         how = restore_context(context, chk)
         if how == "state":
@@ -604,7 +632,6 @@ def generate_polymer_dataset(
                 storage.truncate_frames(f, frames_done)
             with storage.TrajectoryFile(f) as tf:
                 mappings.append(BeadMapping.from_dict(tf.mapping_dict))
-        system_xml = chk["system_xml"]
     else:
         if chk_path.exists():
             chk_path.unlink()
@@ -617,7 +644,7 @@ def generate_polymer_dataset(
         pos = grid.recentre(pos)  # chains (built around the origin) to their grid sites
         context = openmm.Context(system, integrator, plat, props)
         context.setPositions(pos)
-        openmm.LocalEnergyMinimizer.minimize(context, 1.0, 0)
+        openmm.LocalEnergyMinimizer.minimize(context, 10.0, 2000)  # kJ/mol/nm
         context.setVelocitiesToTemperature(params.temperature_K, openmm_seed(seed, salt=3))
         done = 0
         chunk = max(1, min(spf, 1000))
@@ -672,25 +699,28 @@ def generate_polymer_dataset(
             }
             storage.create_trajectory(f, mapping=mapping, atom_topology_pdb=_pdb_text(top_c, x),
                                       attrs=attrs, save_atoms=save_atoms)
-        system_xml = openmm.XmlSerializer.serialize(system)
+        system_hash = hashlib.sha256(
+            openmm.XmlSerializer.serialize(system).encode()).hexdigest()
         frames_done = 0
 
     def meta_now() -> dict[str, Any]:
         return {"identity": identity, "frames": frames_done, "spacing": grid.spacing,
+                "system_sha256": system_hash,
                 "offsets": grid.offsets.tolist(), "violations": grid.violations,
                 "platform": plat.getName()}
 
-    save_checkpoint(chk_path, context, meta_now(), system_xml)
+    save_checkpoint(chk_path, context, meta_now())
     n_particles = system.getNumParticles()
     new = 0
     t0 = _time.perf_counter()
     with tqdm(total=n_target, initial=frames_done, desc=f"polymers ({len(comps)} chains)",
               unit="frame", disable=not progress) as bar:
-        while frames_done < n_target:
+        while frames_done < n_target and not _out_of_time(t_call, max_wall_s):
             block: list[np.ndarray] = []
             t_block = _time.perf_counter()
             while (frames_done + len(block) < n_target and len(block) < max_block_frames
-                   and (not block or _time.perf_counter() - t_block < checkpoint_interval_s)):
+                   and (not block or _time.perf_counter() - t_block < checkpoint_interval_s)
+                   and not (block and _out_of_time(t_call, max_wall_s))):
                 integrator.step(spf)
                 p = _positions(context)
                 grid.check(p)
@@ -705,7 +735,7 @@ def generate_polymer_dataset(
                                       x if save_atoms else None)
             frames_done += len(block)
             new += len(block)
-            save_checkpoint(chk_path, context, meta_now(), system_xml)
+            save_checkpoint(chk_path, context, meta_now())
             el = _time.perf_counter() - t0
             sps = new * spf / max(el, 1e-9)
             bar.set_postfix(steps_s=f"{sps:.0f}", pstep_s=f"{sps * n_particles:.2e}")

@@ -97,6 +97,22 @@ def test_resume_after_interrupt_matches_uninterrupted_run(aga, tmp_path):
         np.testing.assert_array_equal(a.atom_positions[:], b.atom_positions[:])
 
 
+def test_wall_clock_limit_stops_cleanly_and_the_run_continues(aga, tmp_path):
+    """max_wall_s: production stops with everything flushed; re-running continues exactly."""
+    settings = _settings(production_ps=0.1)
+    full = tmp_path / "full.h5"
+    run_reference(aga, full, settings, platform="Reference", progress=False)
+    part = tmp_path / "part.h5"
+    res = run_reference(aga, part, settings, platform="Reference", progress=False,
+                        max_wall_s=0.0)
+    assert (res.frames, res.new_frames) == (0, 0) and checkpoint_path(part).exists()
+    res = run_reference(aga, part, settings, platform="Reference", progress=False)
+    assert (res.frames, res.new_frames) == (5, 5)
+    with TrajectoryFile(full) as a, TrajectoryFile(part) as b:
+        np.testing.assert_array_equal(a.time, b.time)
+        np.testing.assert_array_equal(a.bead_positions[:], b.bead_positions[:])
+
+
 def test_append_extends_and_refuses_changed_settings(aga, tmp_path):
     out = tmp_path / "x.h5"
     run_reference(aga, out, _settings(production_ps=0.04, save_atoms=False), platform="CPU",
