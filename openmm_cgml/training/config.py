@@ -79,6 +79,10 @@ class OptimConfig:
         keep_checkpoints: step checkpoints kept (the best and the final one are extra).
         rollout_steps, rollout_molecules: short validation rollouts (0 = off).
         collision_nm: non-bonded bead distance counted as a collision in rollouts.
+        max_time_s: wall-clock budget of one ``fit`` in seconds (0 = none). At every log
+            step the measured step rate re-plans the run: ``max_steps`` is lowered (never
+            raised) so that training ends within the budget, with the learning-rate schedule
+            decaying over the shortened run and the ``final`` checkpoint written as usual.
     """
 
     max_steps: int = 1000
@@ -101,6 +105,7 @@ class OptimConfig:
     rollout_steps: int = 20
     rollout_molecules: int = 2
     collision_nm: float = 0.1
+    max_time_s: float = 0.0
 
 
 @dataclass

@@ -274,6 +274,7 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         tick = time.perf_counter()
+        t_fit, step_fit = tick, self.step
         last: dict[str, Any] = {}
         try:
             while self.step < target:
@@ -297,6 +298,10 @@ class Trainer:
                         last = row
                         sums, count = {}, 0
                         tick = time.perf_counter()
+                        if t.max_time_s > 0 and self.step > step_fit:
+                            target = self._fit_time_budget(target, tick - t_fit,
+                                                           self.step - step_fit)
+                            bar.total = t.max_steps
                     if self.step % t.val_every == 0 or self.step == t.max_steps:
                         last = {**last, **self.validate()}
                     if self.step % t.checkpoint_every == 0 or self.step == target:
@@ -318,6 +323,24 @@ class Trainer:
         self._write_rows()
         barrier(self.env)
         return last
+
+    def _fit_time_budget(self, target: int, elapsed_s: float, steps_done: int) -> int:
+        """Lower ``max_steps`` so the fit ends within ``max_time_s``; returns the new target.
+
+        The per-step cost is the mean since the fit started (validation and checkpoints
+        included), averaged over processes so every rank plans the same number of steps.
+        """
+        t = self.config.train
+        rate = all_reduce_mean({"s": elapsed_s / steps_done}, self.env)["s"]
+        remaining = max(t.max_time_s - elapsed_s, 0.0)
+        planned = self.step + int(0.95 * remaining / max(rate, 1e-9))
+        planned = max(planned, self.step)
+        if planned < t.max_steps:
+            t.max_steps = planned
+            if self.env.is_main:
+                atomic_write(self.out / "config.yaml",
+                             yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        return min(target, t.max_steps)
 
     # -- validation ----------------------------------------------------------------------------
     @torch.no_grad()

@@ -47,6 +47,20 @@ def _run(config_file, out, resume=False, stop_after=None, overrides=()):
     return trainer
 
 
+def test_time_budget_shortens_the_run_and_writes_final(config_file, tmp_path):
+    """max_time_s: the first log step re-plans max_steps to fit; final is written."""
+    trainer = _run(config_file, tmp_path / "t",
+                   overrides=["train.max_time_s=1e-6", "train.max_steps=1000"])
+    assert trainer.step == 2  # the first log step (log_every = 2): budget already spent
+    assert trainer.config.train.max_steps == 2
+    assert (tmp_path / "t" / "final" / "model.safetensors").is_file()
+    saved = (tmp_path / "t" / "config.yaml").read_text()
+    assert "max_steps: 2" in saved  # resume/re-runs see the re-planned length
+    # a generous budget changes nothing
+    roomy = _run(config_file, tmp_path / "u", overrides=["train.max_time_s=3600"])
+    assert roomy.step == roomy.config.train.max_steps == 8
+
+
 def test_resume_continues_exactly(config_file, tmp_path):
     straight = _run(config_file, tmp_path / "a")
     _run(config_file, tmp_path / "b", stop_after=3)  # interrupted after 3 of 8 steps
