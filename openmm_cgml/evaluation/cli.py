@@ -38,7 +38,11 @@ def register(subparsers: Any) -> None:
         help="with a folder/splits.json: which split to evaluate (e.g. test)",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--model", help="checkpoint directory (model.safetensors + config.json)")
+    src.add_argument(
+        "--model",
+        help="checkpoint directory (model.safetensors + config.json), "
+        "or a `cgml train` output folder (its final/ or best/ checkpoint)",
+    )
     src.add_argument(
         "--cg",
         nargs="+",
@@ -155,10 +159,19 @@ def run(args: argparse.Namespace) -> int:
         "reference_files": len(ref_files),
     }
     if args.model:
-        from openmm_cgml.export.checkpoint import load_checkpoint
+        from pathlib import Path
 
-        model = load_checkpoint(args.model, device=args.device)
-        info["model"] = str(args.model)
+        from openmm_cgml.models import load_checkpoint
+
+        ckpt = Path(args.model)
+        if not (ckpt / "config.json").is_file():
+            # a training output folder: take its final (else best) checkpoint
+            for sub in ("final", "best"):
+                if (ckpt / sub / "config.json").is_file():
+                    ckpt = ckpt / sub
+                    break
+        model = load_checkpoint(ckpt, map_location=args.device)
+        info["model"] = str(ckpt)
         options = {
             "n_steps": args.steps,
             "replicas": args.replicas,

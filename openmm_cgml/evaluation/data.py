@@ -58,7 +58,13 @@ class Trajectories:
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError(f"{self.name}: no trajectories")
-        self.runs = [np.asarray(r, dtype=np.float64) for r in self.runs]
+        # float32 runs stay float32 (long rollouts); analysis works in float64 per call
+        self.runs = [
+            np.asarray(r)
+            if np.asarray(r).dtype in (np.float32, np.float64)
+            else np.asarray(r, dtype=np.float64)
+            for r in self.runs
+        ]
         n = self.runs[0].shape[1] if self.runs[0].ndim == 3 else -1
         for i, r in enumerate(self.runs):
             if r.ndim != 3 or r.shape[1:] != (n, 3):

@@ -77,7 +77,7 @@ class RolloutResult:
     """Rollouts of one molecule.
 
     Attributes:
-        frames: per replica, ``[F, N, 3]`` nm: the starting frame then every
+        frames: per replica, ``[F, N, 3]`` float32 nm: the starting frame then every
             ``record_interval``-th model step (fewer frames if the replica blew up).
         stability: per replica, a dict: ``stable`` (no collision and no blow-up over all steps),
             ``steps_completed``, ``steps_checked`` (model steps inspected), ``collided_bead_steps``,
@@ -210,7 +210,8 @@ def run_units(
     if any(int(h.shape[0]) != k for h in hist):
         raise ValueError("all starting histories must have the same length k")
     streams = [NoiseStream(s) for s in seeds]
-    frames: list[list[np.ndarray]] = [[np.asarray(h[-1], dtype=np.float64)] for h in histories]
+    # recorded frames are kept as float32 (the model works in float32; long rollouts)
+    frames: list[list[np.ndarray]] = [[np.asarray(h[-1], dtype=np.float32)] for h in histories]
     stab = [
         {
             "stable": True,
@@ -312,7 +313,7 @@ def run_units(
                         st["reason"] = st["reason"] or "collision"
                 for j in range(len(checked)):
                     if (done + j + 1) % record_interval == 0:
-                        frames[i].append(checked[j])
+                        frames[i].append(checked[j].astype(np.float32))
                 st["steps_completed"] = done + upto
                 if bad.any():
                     st.update(stable=False, blowup_step=done + upto + 1, reason="blow-up")

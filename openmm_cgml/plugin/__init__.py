@@ -151,7 +151,34 @@ def _is_vec3_list(f: Any) -> bool:
     return isinstance(f, (list, tuple)) and len(f) > 0 and type(f[0]).__name__ == "Vec3"
 
 
-class CGMLIntegrator(_cgml.CGMLIntegrator):
+class _TypedSerializationMixin:
+    """Pickling and copying through XmlSerializer that keep the CGML type.
+
+    (OpenMM's own implementations clone through base-class pointers, which SWIG cannot turn
+    back into CGMLIntegrator/CGMLForce proxies.)
+    """
+
+    def __getstate__(self) -> str:
+        import openmm
+
+        return openmm.XmlSerializer.serialize(self)
+
+    def __setstate__(self, xml: str) -> None:
+        typed = deserialize(xml)
+        self.this = typed.this
+
+    def __copy__(self) -> Any:
+        import openmm
+
+        duplicate = deserialize(openmm.XmlSerializer.serialize(self))
+        duplicate.__class__ = self.__class__
+        return duplicate
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        return self.__copy__()
+
+
+class CGMLIntegrator(_TypedSerializationMixin, _cgml.CGMLIntegrator):
     """An OpenMM integrator that advances CG beads with a learned TorchScript step module.
 
     Parameters
@@ -201,7 +228,7 @@ class CGMLIntegrator(_cgml.CGMLIntegrator):
         ).copy()
 
 
-class CGMLForce(_cgml.CGMLForce):
+class CGMLForce(_TypedSerializationMixin, _cgml.CGMLForce):
     """An OpenMM Force whose energy is a TorchScript module of the positions.
 
     ``model``: path, bytes or ``torch.jit.ScriptModule`` with

@@ -32,6 +32,9 @@ class NoiseStream:
     """
 
     def __init__(self, seed: int) -> None:
+        if not 1 <= int(seed) < 2**31:
+            raise ValueError(f"seed must be an integer in [1, 2**31) like CGMLIntegrator's "
+                             f"(0 means 'random' there, which cannot be reproduced); got {seed}")
         self.seed = int(seed)
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(self.seed)

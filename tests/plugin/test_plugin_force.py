@@ -94,6 +94,12 @@ def test_force_serialization_round_trip():
     assert copy.getModelBytes() == force.getModelBytes()
     assert copy.getForceGroup() == 4
     assert copy.usesPeriodicBoundaryConditions()
+    import copy as copy_module
+    import pickle
+
+    for clone in (copy_module.deepcopy(force), pickle.loads(pickle.dumps(force))):
+        assert isinstance(clone, CGMLForce)
+        assert clone.getModelBytes() == force.getModelBytes() and clone.getForceGroup() == 4
     # a System holding the force round-trips too, and evaluates identically
     system = make_system(3)
     system.addForce(CGMLForce(torch.jit.script(HarmonicEnergy(k=3.0))))

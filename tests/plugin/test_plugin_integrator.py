@@ -239,6 +239,27 @@ def test_xml_serializer_round_trip():
     np.testing.assert_array_equal(results[0], results[2])
 
 
+def test_copy_and_pickle_keep_type_and_trajectory():
+    import copy
+    import pickle
+
+    n = 5
+    integrator = CGMLIntegrator(torch.jit.script(OUStep(n)), seed=17)
+    integrator.setUsesPeriodicBox(True)
+    clones = [copy.copy(integrator), copy.deepcopy(integrator),
+              pickle.loads(pickle.dumps(integrator))]
+    results = []
+    for integ in [integrator, *clones]:
+        assert isinstance(integ, CGMLIntegrator)
+        assert integ.getRandomNumberSeed() == 17 and integ.getUsesPeriodicBox()
+        context = make_context(make_system(n), integ, "Reference")
+        context.setPositions(np.zeros((n, 3)))
+        integ.step(5)
+        results.append(positions_of(context))
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+
+
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_external_force_pass_through(platform):
     """F from a CustomExternalForce reaches the module: x_{t+1} = x_t + c F."""

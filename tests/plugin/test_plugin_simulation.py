@@ -168,6 +168,18 @@ def test_error_missing_file(tmp_path):
         CGMLIntegrator(tmp_path / "nope.pt")
 
 
+def test_cpp_from_file(tmp_path, ou_module):
+    path = tmp_path / "step.pt"
+    torch.jit.save(ou_module, str(path))
+    integrator = plugin.cgmlswig.CGMLIntegrator.fromFile(str(path))
+    assert integrator.getNumParticles() == 8
+    energy = tmp_path / "energy.pt"
+    torch.jit.save(torch.jit.script(HarmonicEnergy()), str(energy))
+    assert plugin.cgmlswig.CGMLForce.fromFile(str(energy)).getPrecision() == "float64"
+    with pytest.raises(openmm.OpenMMException, match="cannot open the model file"):
+        plugin.cgmlswig.CGMLIntegrator.fromFile(str(tmp_path / "missing.pt"))
+
+
 def test_error_corrupt_bytes(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"this is not a model")

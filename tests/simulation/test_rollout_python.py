@@ -36,6 +36,9 @@ def test_noise_stream_is_torch_cpu_generator_randn():
     torch.testing.assert_close(a, torch.randn(3, 5, 3, generator=g))
     torch.testing.assert_close(b, torch.randn(3, 5, 3, generator=g))
     assert a.dtype == torch.float32
+    for bad in (0, -1, 2**31):
+        with pytest.raises(ValueError, match="seed must be"):
+            NoiseStream(bad)
 
 
 def test_history_from_state_is_straight_line():
