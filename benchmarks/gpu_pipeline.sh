@@ -3,8 +3,10 @@
 #   build the plugin -> GPU tests -> reference data (polymer family + peptides, on CUDA)
 #   -> training (polymer variants for benchmarks/paper_polymer.py + residue protein model)
 #   -> evaluation (paper_polymer table; villin/held-out peptide report) -> speed table.
-# Every stage is seeded; wall-clock caps (env vars below) stop generation/training cleanly
-# with SIGINT (the generator flushes and checkpoints; training saves OUTPUT/final).
+# Every stage is seeded. Wall-clock budgets (env vars below) end generation (--max-wall:
+# frames flushed, checkpoint written) and training (train.max_time_s: the run is re-planned to
+# fit, the final checkpoint written) cleanly; `timeout` is only a backstop.
+# Dry run on a CPU machine (minutes): see the CPU example at the end of this file.
 #
 # Usage (repository root, on a machine with CUDA, torch and the wheels in .whl/):
 #   RESULTS=/tmp/cgml_results bash benchmarks/gpu_pipeline.sh
@@ -13,53 +15,70 @@ set -u
 ROOT="$(pwd)"
 R="${RESULTS:-/tmp/cgml_results}"
 mkdir -p "$R"
-GEN_S="${GEN_S:-390}"          # wall-clock cap for reference data generation
-TRAIN_S="${TRAIN_S:-450}"      # wall-clock cap for training
+GEN_S="${GEN_S:-390}"          # wall-clock budget (s) for reference data generation (--max-wall)
+TRAIN_S="${TRAIN_S:-450}"      # wall-clock budget (s) per training run (train.max_time_s)
 POLY_TRAIN_STEPS="${POLY_TRAIN_STEPS:-6000}"
 PROT_TRAIN_STEPS="${PROT_TRAIN_STEPS:-6000}"
 EVAL_STEPS="${EVAL_STEPS:-4000}"
 SEED="${SEED:-0}"
-PY=python3
+PLATFORM="${PLATFORM:-CUDA}"   # OpenMM platform for the reference MD (CPU for a dry run)
+DEVICE="${DEVICE:-cuda}"       # torch device for training/evaluation (cpu for a dry run)
+PRESET="${PRESET:-FULL}"       # paper_polymer preset for the polymer models (QUICK for a dry run)
+CHAINS="${CHAINS:-200}"
+POLY_TIME="${POLY_TIME:-10000tau}"
+PEP_TIME="${PEP_TIME:-20ns}"
+POLY_EQ="${POLY_EQ:-1000tau}"   # polymer equilibration (before the --max-wall clock matters)
+PEP_EQ="${PEP_EQ:-100ps}"       # peptide/protein equilibration
+SKIP_GPU_TESTS="${SKIP_GPU_TESTS:-0}"
+PROT_SET="${PROT_SET:-}"       # extra --set overrides for the protein model (dry run: smaller)
+PAPER_ARGS="${PAPER_ARGS:-}"   # extra benchmarks/paper_polymer.py arguments (dry run: --quick)
+SPEED_ARGS="${SPEED_ARGS:-}"   # extra benchmarks/speed.py arguments (dry run: --quick)
+PY="${PY:-python3}"
+SKIP_BUILD="${SKIP_BUILD:-0}"   # 1: use the openmm_cgml already built in place (dry runs)
 log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
 # ---------------------------------------------------------------- 0. install + build
-if [ -d .whl ]; then
+if [ -d .whl ] && [ "$SKIP_BUILD" = 0 ]; then
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
       --target /tmp/site .whl/*.whl >>"$R/install.log" 2>&1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
   export PATH=/tmp/site/bin:$PATH
 fi
-log "building the plugin"
-$PY -m pip install -q --no-build-isolation --no-deps -e . >>"$R/install.log" 2>&1 \
-  || { log "BUILD FAILED"; tail -30 "$R/install.log"; exit 1; }
-export PYTHONPATH="$ROOT:${PYTHONPATH}"
+if [ "$SKIP_BUILD" = 0 ]; then
+  log "building the plugin"
+  $PY -m pip install -q --no-build-isolation --no-deps -e . >>"$R/install.log" 2>&1 \
+    || { log "BUILD FAILED"; tail -30 "$R/install.log"; exit 1; }
+fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 $PY -c "import openmm, torch, openmm_cgml; print('openmm', openmm.__version__, 'torch', torch.__version__, [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())])" | tee -a "$R/pipeline.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$R/pipeline.log"
 
-log "GPU tests"
-$PY -m pytest -m gpu -q -p no:cacheprovider tests >"$R/gpu_tests.log" 2>&1
-tail -3 "$R/gpu_tests.log" | tee -a "$R/pipeline.log"
+if [ "$SKIP_GPU_TESTS" = 0 ]; then
+  log "GPU tests"
+  $PY -m pytest -m gpu -q -p no:cacheprovider --durations=10 tests >"$R/gpu_tests.log" 2>&1
+  tail -3 "$R/gpu_tests.log" | tee -a "$R/pipeline.log"
+fi
 
 # ---------------------------------------------------------------- 1. reference data
 log "reference data (cap ${GEN_S}s)"
 mkdir -p data/peptides
-timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate polymer --chains 200 --split-seed "$SEED" \
-  --seed "$SEED" --time 10000tau --stride 5tau --platform CUDA --no-progress \
-  --checkpoint-interval 60 -o data/polymer >"$R/gen_polymer.log" 2>&1 &
-TRAIN_SEQS="YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS"
-VAL_SEQS="NLYIQWLKDGGPSSGRPPPS"
-TEST_SEQS="KLVFFAEDVGSNK"
+timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed "$SEED" \
+  --seed "$SEED" --time "$POLY_TIME" --equilibrate "$POLY_EQ" --stride 5tau --platform "$PLATFORM" --no-progress \
+  --checkpoint-interval 60 --max-wall "$GEN_S" -o data/polymer >"$R/gen_polymer.log" 2>&1 &
+TRAIN_SEQS="${TRAIN_SEQS:-YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS}"
+VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
+TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
 i=0
 for s in $TRAIN_SEQS $VAL_SEQS $TEST_SEQS; do
-  timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate peptide -s "$s" --time 20ns --stride 10ps \
-    --seed $((SEED + i)) --platform CUDA --no-progress --checkpoint-interval 60 \
+  timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate peptide -s "$s" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 10ps \
+    --seed $((SEED + i)) --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
     -o "data/peptides/$s.h5" >"$R/gen_pep_$s.log" 2>&1 &
   i=$((i + 1))
 done
 VILLIN="$($PY -c 'import openmm.app, os; print(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))')"
-timeout -s INT "$GEN_S" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time 20ns --stride 10ps \
-  --seed "$SEED" --platform CUDA --no-progress --checkpoint-interval 60 \
+timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 10ps \
+  --seed "$SEED" --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
   -o data/peptides/villin.h5 >"$R/gen_villin.log" 2>&1 &
 wait
 tail -5 "$R/gen_polymer.log" >>"$R/pipeline.log"
@@ -87,17 +106,20 @@ du -sh data/* | tee -a "$R/pipeline.log"
 # ---------------------------------------------------------------- 2. training
 log "training (cap ${TRAIN_S}s): polymer full/equivariant/k2 + protein residue model"
 for v in full equivariant k2; do
-  timeout -s INT "$TRAIN_S" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
+  timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
 import sys
 from pathlib import Path
 sys.path.insert(0, "benchmarks")
 import paper_polymer as p
-p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), p.FULL, $SEED,
-                $POLY_TRAIN_STEPS, "cuda")
+preset = dict(p.$PRESET)
+preset["train"] = {**preset["train"], "max_time_s": $TRAIN_S}
+p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), preset, $SEED,
+                $POLY_TRAIN_STEPS, "$DEVICE")
 EOF
 done
-timeout -s INT "$TRAIN_S" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
+timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
   --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
+  --set train.device="$DEVICE" --set train.max_time_s="$TRAIN_S" $PROT_SET \
   -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
 wait
 for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.log"
@@ -111,18 +133,28 @@ cp runs/protein_residue/metrics.csv "$R/models/protein_residue.metrics.csv" 2>/d
 
 # ---------------------------------------------------------------- 3. evaluation + speed
 log "evaluation"
-$PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer --device cuda \
+$PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer --device "$DEVICE" $PAPER_ARGS \
   --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
   >"$R/paper_polymer.log" 2>&1 &
 if [ -d runs/protein_residue/final ]; then
   $PY -m openmm_cgml.cli evaluate --help >/dev/null 2>&1 && \
   $PY -m openmm_cgml.cli evaluate data/peptides --split test --model runs/protein_residue/final \
-    --steps "$EVAL_STEPS" --replicas 2 --device cuda --seed "$SEED" --no-progress --no-save-rollouts \
+    --steps "$EVAL_STEPS" --replicas 2 --device "$DEVICE" --seed "$SEED" --no-progress --no-save-rollouts \
     -o "$R/protein_eval" >"$R/protein_eval.log" 2>&1 &
 fi
 wait
 log "speed table"
-$PY benchmarks/speed.py --device cuda --model runs/protein_residue/final --budget 3 \
+$PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model runs/protein_residue/final --budget 3 \
   --json "$R/speed_cuda.json" >"$R/speed_cuda.log" 2>&1
-$PY benchmarks/plugin_overhead.py >"$R/plugin_overhead_cuda.log" 2>&1
+$PY benchmarks/plugin_overhead.py --json "$R/plugin_overhead.json" >"$R/plugin_overhead.log" 2>&1
+log "reference MD speed"
+$PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
+  --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1
 log "done"
+
+# CPU dry run of the whole chain (tiny sizes; checks the plumbing, not the science):
+#   PLATFORM=CPU DEVICE=cpu PRESET=QUICK SKIP_BUILD=1 SKIP_GPU_TESTS=1 CHAINS=6 POLY_TIME=100tau \
+#   PEP_TIME=20ps POLY_EQ=5tau PEP_EQ=2ps GEN_S=120 TRAIN_S=40 POLY_TRAIN_STEPS=20 PROT_TRAIN_STEPS=20 EVAL_STEPS=10 \
+#   TRAIN_SEQS="AAKAA GSGSG" VAL_SEQS=YGGFM TEST_SEQS=KLVFF PAPER_ARGS=--quick SPEED_ARGS=--quick \
+#   PROT_SET="--set model.hidden=16 --set model.layers=2 --set model.history_length=3" \
+#   RESULTS=/tmp/dry bash benchmarks/gpu_pipeline.sh
