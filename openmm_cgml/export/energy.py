@@ -38,7 +38,8 @@ class ScoreForceModule(torch.nn.Module):
         self.register_buffer("bead_embeddings", bead_embeddings.detach().clone())
         self.register_buffer("cg_bonds", cg_bonds.to(torch.long).reshape(2, -1).clone())
         self.register_buffer("batch", batch.to(torch.long).clone())
-        self.register_buffer("sigma", torch.tensor(float(sigma_nm), dtype=dtype))
+        self.register_buffer("sigma", torch.tensor(float(sigma_nm), dtype=dtype,
+                                                   device=bead_embeddings.device))
         self.kT: float = float(kT)
         self.history_length: int = int(history_length)
         self.num_particles: int = int(bead_embeddings.shape[0])

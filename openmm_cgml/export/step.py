@@ -100,11 +100,14 @@ class StepModule(torch.nn.Module):
         self.register_buffer("cg_bonds", cg_bonds.to(torch.long).reshape(2, -1).clone())
         self.register_buffer("batch", batch.to(torch.long).clone())
         alphas = [step_size * (s / sig[-1]) ** 2 for s in sig]
-        self.register_buffer("sigmas", torch.tensor(sig, dtype=dtype))
+        # the ladder lives where the model does (a CPU ladder beside CUDA weights fails)
+        device = bead_embeddings.device
+        self.register_buffer("sigmas", torch.tensor(sig, dtype=dtype, device=device))
         # drift factor alpha/2 and noise factor c*sqrt(alpha) per level
-        self.register_buffer("alphas", torch.tensor([0.5 * a for a in alphas], dtype=dtype))
+        self.register_buffer("alphas", torch.tensor([0.5 * a for a in alphas], dtype=dtype,
+                                                    device=device))
         self.register_buffer("noise_scales", torch.tensor(
-            [noise_scale * math.sqrt(a) for a in alphas], dtype=dtype))
+            [noise_scale * math.sqrt(a) for a in alphas], dtype=dtype, device=device))
         # Contract attributes: plain module attributes (not Final constants) so that
         # C++ can read them with module.attr("...").
         self.history_length: int = int(history_length)

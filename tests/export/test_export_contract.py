@@ -215,3 +215,42 @@ def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
     with torch.jit.optimized_execution(False):  # dynamic shapes: skip re-specialisation
         out = module(h, noise, force, box)
     torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_step_module_buffers_live_with_the_weights():
+    """The noise ladder is created on the device of the embeddings (a CPU ladder beside
+    CUDA weights made every exported model fail on the GPU). ``meta`` stands in for CUDA."""
+    from openmm_cgml.export.step import StepModule
+
+    n = 4
+    module = StepModule(torch.nn.Identity(), torch.zeros(n, 8, device="meta"),
+                        torch.ones(n), torch.zeros(2, 0, dtype=torch.long),
+                        torch.zeros(n, dtype=torch.long), history_length=2, timestep_ps=1.0,
+                        sigmas=[0.1, 0.01], steps_per_level=2, step_size=1e-5)
+    for name in ("sigmas", "alphas", "noise_scales"):
+        assert getattr(module, name).device.type == "meta", name
+
+
+_CUDA = torch.cuda.is_available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _CUDA, reason="needs torch with CUDA")
+def test_real_cgmodel_export_runs_on_cuda_like_on_cpu(villin):
+    """A real CGModel exported to CUDA gives the CPU export's step (float tolerance)."""
+    from openmm_cgml.models import CGModel, ModelConfig
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
+                      noise_levels=4, refine_levels=2, refine_steps=2)
+    net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
+                        "displacement_rms": 0.2})
+    cpu = export_step_module(net, villin)
+    gpu = export_step_module(net, villin, device="cuda")
+    h = _history(villin, 3, dtype=torch.float32)
+    noise = torch.randn(5, 35, 3, generator=torch.Generator().manual_seed(1))
+    args = (h, noise, torch.zeros(35, 3), torch.zeros(3, 3))
+    with torch.jit.optimized_execution(False):
+        ref = cpu(*args)
+        out = gpu(*(a.cuda() for a in args)).cpu()
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
