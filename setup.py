@@ -284,8 +284,8 @@ setup(
     package_data={
         "openmm_cgml.plugin": ["_build_info.json"],
         "openmm_cgml.pretrained": [
-            "*.json", "*.safetensors", "*.pt", "*.yaml", "*.txt",
-            "**/*.json", "**/*.safetensors", "**/*.pt", "**/*.yaml", "**/*.txt",
+            "*.json", "*.safetensors", "*.pt", "*.yaml", "*.txt", "*.md",
+            "**/*.json", "**/*.safetensors", "**/*.pt", "**/*.yaml", "**/*.txt", "**/*.md",
         ],
     },
     include_package_data=False,

@@ -1,0 +1,102 @@
+"""Shipped pretrained models: listed, loadable offline, usable in OpenMM at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import numpy as np
+import openmm
+import openmm.app as app
+import openmm.unit as u
+import pytest
+
+import openmm_cgml
+from openmm_cgml.pretrained import (
+    DEFAULT_MODEL,
+    PRETRAINED_DIR,
+    list_models,
+    load_model,
+    model_card,
+)
+
+VILLIN = os.path.join(os.path.dirname(app.__file__), "data", "test.pdb")
+CARD_KEYS = ("name", "kind", "status", "description", "mapping", "timestep_ps", "training")
+
+
+def test_list_models_has_the_default_and_sizes_within_limit():
+    rows = list_models()
+    names = [r["name"] for r in rows]
+    assert DEFAULT_MODEL in names
+    assert sum(r["default"] for r in rows) == 1
+    for row in rows:
+        folder = PRETRAINED_DIR / row["name"]
+        total = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
+        assert total <= 20e6, f"{row['name']} is {total / 1e6:.1f} MB (> 20 MB)"
+        card = json.loads((folder / "card.json").read_text())
+        for key in CARD_KEYS:
+            assert key in card, f"{row['name']}/card.json lacks {key!r}"
+        assert (folder / "MODEL_CARD.md").is_file()
+        for key in ("data", "command", "seed", "wall_time_s"):
+            assert key in card["training"], key
+
+
+def test_load_model_offline(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    model = openmm_cgml.load_model()
+    assert model.name == DEFAULT_MODEL
+    assert model.timestep_ps > 0 and model.history_length >= 2
+    assert model.num_parameters > 1000
+    assert "status" in model.card and repr(model).startswith("CGMLModel(")
+
+
+def test_unknown_model_names_the_choices():
+    with pytest.raises(ValueError, match=DEFAULT_MODEL):
+        load_model("no-such-model")
+
+
+def test_default_model_runs_villin_in_openmm(tmp_path):
+    pytest.importorskip("openmm_cgml.plugin", reason="plugin not built", exc_type=ImportError)
+    model = load_model()
+    cg = model.map(VILLIN)
+    assert cg.num_beads == 35
+    system = model.create_system(cg)
+    integrator = model.create_integrator(cg, seed=5)
+    sim = app.Simulation(cg.topology, system, integrator,
+                         openmm.Platform.getPlatformByName("CPU"))
+    x0 = cg.bead_positions()[0]
+    sim.context.setPositions(x0 * u.nanometer)
+    sim.step(3)
+    x = sim.context.getState(getPositions=True).getPositions(asNumpy=True)._value
+    assert np.all(np.isfinite(x)) and np.abs(x - x0).max() > 0
+    step = np.linalg.norm(x - x0, axis=1)
+    assert step.max() < 2.0, "three model steps moved a bead by > 2 nm"
+    # the same model loaded from its folder path behaves identically
+    again = load_model(PRETRAINED_DIR / DEFAULT_MODEL)
+    assert again.num_parameters == model.num_parameters
+
+
+def test_write_model_folder_copies_checkpoint_and_renders_card(tmp_path):
+    from openmm_cgml.pretrained.packaging import REQUIRED_CARD_KEYS, write_model_folder
+
+    card = dict(model_card())
+    card["name"] = "copy"
+    out = write_model_folder(PRETRAINED_DIR / DEFAULT_MODEL, tmp_path / "copy", card)
+    assert json.loads((out / "card.json").read_text())["name"] == "copy"
+    text = (out / "MODEL_CARD.md").read_text()
+    assert text.startswith("# copy") and "## Training" in text
+    again = load_model(out)
+    assert again.num_parameters == load_model().num_parameters
+    # a second write replaces the folder in one piece; no temporary folders are left
+    write_model_folder(PRETRAINED_DIR / DEFAULT_MODEL, out, card)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy"]
+    with pytest.raises(ValueError, match="lacks"):
+        write_model_folder(PRETRAINED_DIR / DEFAULT_MODEL, tmp_path / "bad",
+                           {k: card[k] for k in REQUIRED_CARD_KEYS[:2]})
+    with pytest.raises(FileNotFoundError, match="not a cgml checkpoint"):
+        write_model_folder(tmp_path, tmp_path / "bad", card)
