@@ -66,6 +66,11 @@ mkdir -p data/peptides
 timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed "$SEED" \
   --seed "$SEED" --time "$POLY_TIME" --equilibrate "$POLY_EQ" --stride 5tau --platform "$PLATFORM" --no-progress \
   --checkpoint-interval 60 --max-wall "$GEN_S" -o data/polymer >"$R/gen_polymer.log" 2>&1 &
+POLY_PID=$!
+# let the polymer set equilibrate alone: nine all-atom runs time-sharing the GPU slowed it
+# ~10x (2026-12-02: no frame within 270 s); peptides start once its production has begun
+until [ -f data/polymer/splits.json ] || ! kill -0 "$POLY_PID" 2>/dev/null; do sleep 2; done
+log "polymer production started; peptide/protein reference runs start now"
 TRAIN_SEQS="${TRAIN_SEQS:-YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS}"
 VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
 TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
@@ -126,9 +131,12 @@ for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.lo
 mkdir -p "$R/models"
 for v in full equivariant k2; do
   [ -d "runs/paper_polymer/models/$v/final" ] && cp -r "runs/paper_polymer/models/$v/final" "$R/models/polymer_$v"
+  [ -d "runs/paper_polymer/models/$v/best" ] && cp -r "runs/paper_polymer/models/$v/best" "$R/models/polymer_${v}_best"
   cp runs/paper_polymer/models/$v/metrics.csv "$R/models/polymer_$v.metrics.csv" 2>/dev/null
 done
 [ -d runs/protein_residue/final ] && cp -r runs/protein_residue/final "$R/models/protein_residue"
+[ -d runs/protein_residue/best ] && cp -r runs/protein_residue/best "$R/models/protein_residue_best"
+rm -f "$R"/models/*/train_state.pt  # optimizer state: not needed to ship or evaluate a model
 cp runs/protein_residue/metrics.csv "$R/models/protein_residue.metrics.csv" 2>/dev/null
 
 # ---------------------------------------------------------------- 3. evaluation + speed

@@ -188,9 +188,8 @@ def test_inference_settings_from_model_config():
     assert inference_settings(Holder(), sigmas=[]).noise_draws == 1
 
 
-def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
-    """With the model's own refinement settings the export equals CGModel.step."""
-    from openmm_cgml.export import fine_graph_tensors
+def _tiny_cgmodel():
+    """A small untrained CGModel (seeded) and its config."""
     from openmm_cgml.models import CGModel, ModelConfig
 
     torch.manual_seed(0)
@@ -198,6 +197,14 @@ def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
                       noise_levels=4, refine_levels=2, refine_steps=2)
     net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
                         "displacement_rms": 0.2})
+    return net, cfg
+
+
+def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
+    """With the model's own refinement settings the export equals CGModel.step."""
+    from openmm_cgml.export import fine_graph_tensors
+
+    net, cfg = _tiny_cgmodel()
     module = export_step_module(net, villin)
     assert module.noise_draws == cfg.noise_draws == 5
     assert module.timestep_ps == 10.0 and module.history_length == 3
@@ -238,13 +245,7 @@ _CUDA = torch.cuda.is_available()
 @pytest.mark.skipif(not _CUDA, reason="needs torch with CUDA")
 def test_real_cgmodel_export_runs_on_cuda_like_on_cpu(villin):
     """A real CGModel exported to CUDA gives the CPU export's step (float tolerance)."""
-    from openmm_cgml.models import CGModel, ModelConfig
-
-    torch.manual_seed(0)
-    cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
-                      noise_levels=4, refine_levels=2, refine_steps=2)
-    net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
-                        "displacement_rms": 0.2})
+    net, _ = _tiny_cgmodel()
     cpu = export_step_module(net, villin)
     gpu = export_step_module(net, villin, device="cuda")
     h = _history(villin, 3, dtype=torch.float32)
