@@ -10,7 +10,8 @@
 #
 # Usage (repository root, on a machine with CUDA, torch and the wheels in .whl/):
 #   RESULTS=/tmp/cgml_results bash benchmarks/gpu_pipeline.sh
-# Results (logs, JSON, trained checkpoints) go to $RESULTS.
+# Results (logs, JSON, trained checkpoints) go to $RESULTS; with PACK_DIR set they are also
+# packed there as <= 15 MB pieces (results.tgz.aa, .ab, ...).
 set -u
 ROOT="$(pwd)"
 R="${RESULTS:-/tmp/cgml_results}"
@@ -158,6 +159,13 @@ $PY benchmarks/plugin_overhead.py --json "$R/plugin_overhead.json" >"$R/plugin_o
 log "reference MD speed"
 $PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
   --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1
+if [ -n "${PACK_DIR:-}" ]; then
+  # results as <= 15 MB pieces (the device tool brings back at most 8 files of 16 MiB):
+  #   cat results.tgz.* | tar xzf -
+  mkdir -p "$PACK_DIR"
+  tar czf - -C "$(dirname "$R")" "$(basename "$R")" | split -b 15M - "$PACK_DIR/results.tgz."
+  ls -la "$PACK_DIR" | tee -a "$R/pipeline.log"
+fi
 log "done"
 
 # CPU dry run of the whole chain (tiny sizes; checks the plumbing, not the science):
