@@ -29,6 +29,7 @@ models found under ``WORK/models/<variant>/final`` are reused (delete them to re
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import shutil
@@ -39,7 +40,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmm_cgml.evaluation import (  # noqa: E402
     EvaluationSettings,

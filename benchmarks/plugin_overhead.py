@@ -18,6 +18,7 @@ Each measurement is the best of ``--repeats`` timed runs of an adaptive number o
 
 
 import argparse
+import importlib.util
 import json
 import platform as _pyplatform
 import sys
@@ -29,7 +30,8 @@ import numpy as np
 import openmm
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmm_cgml.plugin import CGMLIntegrator  # noqa: E402
 

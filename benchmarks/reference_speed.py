@@ -20,6 +20,7 @@ Each system is minimised, warmed up, then timed over a fixed number of steps (en
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform as _pyplatform
@@ -32,7 +33,8 @@ import numpy as np
 import openmm
 from openmm import app, unit
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmm_cgml.reference import polymer as P  # noqa: E402
 from openmm_cgml.reference.allatom import MDSettings, prepare_system, select_platform  # noqa: E402

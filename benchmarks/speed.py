@@ -31,6 +31,7 @@ Each latency is the median over timed blocks after warm-up steps; a measurement 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform as _pyplatform
@@ -45,7 +46,8 @@ import openmm.app as app
 import openmm.unit as u
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the source tree
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmm_cgml.mapping import coarse_grain  # noqa: E402
 from openmm_cgml.pretrained import load_model  # noqa: E402
@@ -259,6 +261,15 @@ def main(argv: list[str] | None = None) -> int:
     villin = model.map(VILLIN)
     results["noise_draws"] = int(model.export(villin).noise_draws)
 
+    def save(note: str) -> None:
+        """Print the figure just measured and write the partial JSON (a later failure or a
+        time limit must not lose what was measured before it)."""
+        print(f"  {note}", file=sys.stderr, flush=True)
+        if args.json:
+            from openmm_cgml.utils import atomic_write
+
+            atomic_write(args.json, json.dumps(results, indent=2) + "\n")
+
     systems = [("villin (35 res)", VILLIN, "implicit")]
     if not args.skip_explicit:
         systems.append(("villin (35 res)", VILLIN, "explicit"))
@@ -276,29 +287,31 @@ def main(argv: list[str] | None = None) -> int:
         if "allatom" in row:
             row["ratio"] = row["cg"]["ns_per_day"] / row["allatom"]["ns_per_day"]
         results["anchors"].append(row)
+        save(f"{label} {solvent}: all-atom "
+             f"{row['allatom']['ns_per_day'] if 'allatom' in row else float('nan'):.4g} ns/day, "
+             f"CG {row['cg']['ns_per_day']:.4g} ns/day")
 
     for n in args.sizes:
         print(f"beads {n} ...", file=sys.stderr, flush=True)
         sec = plugin_latency(model, compact_chain(n), args.device, args.budget, args.min_steps)
         results["bead_scaling"].append({"beads": n, "ms_per_step": sec * 1e3,
                                         "us_per_bead_step": sec * 1e6 / n})
+        save(f"{n} beads: {sec * 1e3:.3f} ms/step")
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
         sec = plugin_latency(model, [villin] * r, args.device, args.budget, args.min_steps)
         results["replica_scaling"].append({"replicas": r, "beads": 35 * r,
                                            "ms_per_step": sec * 1e3,
                                            "ms_per_replica_step": sec * 1e3 / r})
+        save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)
     plug = plugin_latency(model, villin, args.device, args.budget, args.min_steps)
     bare = bare_latency(model, villin, args.device, args.budget, args.min_steps)
     results["overhead"] = {"beads": villin.num_beads, "plugin_ms": plug * 1e3,
                            "bare_module_ms": bare * 1e3, "overhead_ms": (plug - bare) * 1e3,
                            "overhead_fraction": (plug - bare) / bare}
+    save(f"overhead: plugin {plug * 1e3:.3f} ms vs bare {bare * 1e3:.3f} ms")
     print(format_table(results))
-    if args.json:
-        from openmm_cgml.utils import atomic_write
-
-        atomic_write(args.json, json.dumps(results, indent=2) + "\n")
     return 0
 
 
