@@ -77,13 +77,13 @@ VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
 TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
 i=0
 for s in $TRAIN_SEQS $VAL_SEQS $TEST_SEQS; do
-  timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate peptide -s "$s" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 10ps \
+  timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate peptide -s "$s" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 2ps \
     --seed $((SEED + i)) --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
     -o "data/peptides/$s.h5" >"$R/gen_pep_$s.log" 2>&1 &
   i=$((i + 1))
 done
 VILLIN="$($PY -c 'import openmm.app, os; print(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))')"
-timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 10ps \
+timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 2ps \
   --seed "$SEED" --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
   -o data/peptides/villin.h5 >"$R/gen_villin.log" 2>&1 &
 wait
