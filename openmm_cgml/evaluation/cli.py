@@ -159,19 +159,10 @@ def run(args: argparse.Namespace) -> int:
         "reference_files": len(ref_files),
     }
     if args.model:
-        from pathlib import Path
+        from openmm_cgml.export.checkpoint import load_checkpoint
 
-        from openmm_cgml.models import load_checkpoint
-
-        ckpt = Path(args.model)
-        if not (ckpt / "config.json").is_file():
-            # a training output folder: take its final (else best) checkpoint
-            for sub in ("final", "best"):
-                if (ckpt / sub / "config.json").is_file():
-                    ckpt = ckpt / sub
-                    break
-        model = load_checkpoint(ckpt, map_location=args.device)
-        info["model"] = str(ckpt)
+        model = load_checkpoint(args.model, device=args.device)
+        info["model"] = str(args.model)
         options = {
             "n_steps": args.steps,
             "replicas": args.replicas,

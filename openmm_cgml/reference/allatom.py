@@ -345,7 +345,7 @@ def restore_context(context: Any, chk: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------------------------- run
 
-def _out_of_time(t_start: float, max_wall_s: float | None) -> bool:
+def budget_spent(t_start: float, max_wall_s: float | None) -> bool:
     """True once ``max_wall_s`` wall-clock seconds have passed since ``t_start``."""
     return max_wall_s is not None and _time.perf_counter() - t_start >= max_wall_s
 
@@ -513,12 +513,12 @@ def run_reference(
     t0 = _time.perf_counter()
     with tqdm(total=n_target, initial=frames_done, desc=f"{name}: produce", unit="frame",
               disable=not progress) as bar:
-        while frames_done < n_target and not _out_of_time(t_call, max_wall_s):
+        while frames_done < n_target and not budget_spent(t_call, max_wall_s):
             block_beads, block_atoms, block_t = [], [], []
             t_block = _time.perf_counter()
             while (frames_done + len(block_t) < n_target and len(block_t) < max_block_frames
                    and (not block_t or _time.perf_counter() - t_block < checkpoint_interval_s)
-                   and not (block_t and _out_of_time(t_call, max_wall_s))):
+                   and not (block_t and budget_spent(t_call, max_wall_s))):
                 integrator.step(spf)
                 state = context.getState(getPositions=True)
                 pos_nm = np.asarray(state.getPositions(asNumpy=True).value_in_unit(

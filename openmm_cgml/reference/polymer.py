@@ -67,7 +67,7 @@ import numpy as np
 
 from openmm_cgml.reference import storage
 from openmm_cgml.reference.allatom import (
-    _out_of_time,
+    budget_spent,
     load_checkpoint,
     openmm_seed,
     restore_context,
@@ -373,6 +373,14 @@ def initial_conformation(comp: Composition, rng: np.random.Generator,
                        f"{max_restarts} attempts")
 
 
+def _system_sha256(system: Any) -> str:
+    """Fingerprint of an ``openmm.System`` (its XML), stored in the checkpoint to detect a
+    rebuilt System that differs from the one that was simulated."""
+    import openmm
+
+    return hashlib.sha256(openmm.XmlSerializer.serialize(system).encode()).hexdigest()
+
+
 def _nonbonded_force(params: PolymerParameters) -> Any:
     import openmm
 
@@ -605,8 +613,7 @@ def generate_polymer_dataset(
             raise ValueError(f"{out} was generated with different settings ({', '.join(diff)}); "
                              "use the same settings to resume/extend, or overwrite")
         system, _, ranges = build_polymer_system(comps, params)  # deterministic rebuild
-        system_hash = hashlib.sha256(
-            openmm.XmlSerializer.serialize(system).encode()).hexdigest()
+        system_hash = _system_sha256(system)
         if meta.get("system_sha256") != system_hash:
             raise ValueError(f"{out}: the rebuilt System differs from the one of the "
                              "checkpoint (openmm-cgml/OpenMM version changed?); regenerate "
@@ -699,8 +706,7 @@ def generate_polymer_dataset(
             }
             storage.create_trajectory(f, mapping=mapping, atom_topology_pdb=_pdb_text(top_c, x),
                                       attrs=attrs, save_atoms=save_atoms)
-        system_hash = hashlib.sha256(
-            openmm.XmlSerializer.serialize(system).encode()).hexdigest()
+        system_hash = _system_sha256(system)
         frames_done = 0
 
     def meta_now() -> dict[str, Any]:
@@ -715,12 +721,12 @@ def generate_polymer_dataset(
     t0 = _time.perf_counter()
     with tqdm(total=n_target, initial=frames_done, desc=f"polymers ({len(comps)} chains)",
               unit="frame", disable=not progress) as bar:
-        while frames_done < n_target and not _out_of_time(t_call, max_wall_s):
+        while frames_done < n_target and not budget_spent(t_call, max_wall_s):
             block: list[np.ndarray] = []
             t_block = _time.perf_counter()
             while (frames_done + len(block) < n_target and len(block) < max_block_frames
                    and (not block or _time.perf_counter() - t_block < checkpoint_interval_s)
-                   and not (block and _out_of_time(t_call, max_wall_s))):
+                   and not (block and budget_spent(t_call, max_wall_s))):
                 integrator.step(spf)
                 p = _positions(context)
                 grid.check(p)

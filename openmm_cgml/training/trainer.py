@@ -253,8 +253,7 @@ class Trainer:
         t = self.config.train
         if self.env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            atomic_write(self.out / "config.yaml",
-                         yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            self._write_config()
             info = {"parameters": self.model.num_parameters(), "world_size": self.env.world_size,
                     "device": str(self.env.device), "train_windows": len(self.train_set),
                     "val_windows": len(self.val_set) if self.val_set is not None else 0,
@@ -338,9 +337,13 @@ class Trainer:
         if planned < t.max_steps:
             t.max_steps = planned
             if self.env.is_main:
-                atomic_write(self.out / "config.yaml",
-                             yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+                self._write_config()
         return min(target, t.max_steps)
+
+    def _write_config(self) -> None:
+        """``OUTPUT/config.yaml``: the resolved configuration (re-usable, read on resume)."""
+        atomic_write(self.out / "config.yaml",
+                     yaml.safe_dump(self.config.to_dict(), sort_keys=False))
 
     # -- validation ----------------------------------------------------------------------------
     @torch.no_grad()

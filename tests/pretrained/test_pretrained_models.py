@@ -100,3 +100,17 @@ def test_write_model_folder_copies_checkpoint_and_renders_card(tmp_path):
                            {k: card[k] for k in REQUIRED_CARD_KEYS[:2]})
     with pytest.raises(FileNotFoundError, match="not a cgml checkpoint"):
         write_model_folder(tmp_path, tmp_path / "bad", card)
+
+
+def test_checkpoint_loader_accepts_a_training_output_folder(tmp_path):
+    """`cgml train` output (OUTPUT/final) loads from OUTPUT itself, as cgml evaluate uses it."""
+    import shutil
+
+    from openmm_cgml.export.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    shutil.copytree(PRETRAINED_DIR / DEFAULT_MODEL, run / "final")
+    net = load_checkpoint(run)
+    assert sum(p.numel() for p in net.parameters()) == load_model().num_parameters
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "nothing")
