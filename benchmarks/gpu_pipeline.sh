@@ -36,6 +36,18 @@ PAPER_ARGS="${PAPER_ARGS:-}"   # extra benchmarks/paper_polymer.py arguments (dr
 SPEED_ARGS="${SPEED_ARGS:-}"   # extra benchmarks/speed.py arguments (dry run: --quick)
 PY="${PY:-python3}"
 SKIP_BUILD="${SKIP_BUILD:-0}"   # 1: use the openmm_cgml already built in place (dry runs)
+PEPTIDES="${PEPTIDES:-1}"       # 0: no peptide training set, no protein training (polymer first)
+PROT_EVAL="${PROT_EVAL:-1}"     # 1: held-out references (TEST_SEQS + villin) + a protein report
+PROT_MODEL="${PROT_MODEL:-openmm_cgml/pretrained/protein-residue-h200}"  # if none is trained
+PROT_EVAL_STEPS="${PROT_EVAL_STEPS:-$EVAL_STEPS}"
+EVAL_JOBS="${EVAL_JOBS:-4}"     # paper_polymer variants evaluated at once (processes)
+EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
+PEPTIDES="${PEPTIDES:-1}"       # 0: no peptide training set and no protein training (polymer only)
+PROT_EVAL="${PROT_EVAL:-1}"     # 1: held-out protein references (test peptides + villin) and a
+                                #    protein report for the model below
+PROT_MODEL="${PROT_MODEL:-openmm_cgml/pretrained/protein-residue-h200}"  # used when none is trained
+EVAL_JOBS="${EVAL_JOBS:-4}"     # paper_polymer variants evaluated at once (processes)
+EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
 log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
@@ -71,28 +83,36 @@ POLY_PID=$!
 # let the polymer set equilibrate alone: nine all-atom runs time-sharing the GPU slowed it
 # ~10x (2026-12-02: no frame within 270 s); peptides start once its production has begun
 until [ -f data/polymer/splits.json ] || ! kill -0 "$POLY_PID" 2>/dev/null; do sleep 2; done
-log "polymer production started; peptide/protein reference runs start now"
 TRAIN_SEQS="${TRAIN_SEQS:-YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS}"
 VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
 TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
-i=0
-for s in $TRAIN_SEQS $VAL_SEQS $TEST_SEQS; do
-  timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate peptide -s "$s" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 2ps \
-    --seed $((SEED + i)) --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
-    -o "data/peptides/$s.h5" >"$R/gen_pep_$s.log" 2>&1 &
-  i=$((i + 1))
-done
 VILLIN="$($PY -c 'import openmm.app, os; print(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))')"
-timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate pdb "$VILLIN" --time "$PEP_TIME" --equilibrate "$PEP_EQ" --stride 2ps \
-  --seed "$SEED" --platform "$PLATFORM" --no-progress --checkpoint-interval 60 --max-wall "$GEN_S" \
-  -o data/peptides/villin.h5 >"$R/gen_villin.log" 2>&1 &
-wait
-tail -5 "$R/gen_polymer.log" >>"$R/pipeline.log"
+protein_refs() {  # $1: wall budget (s); then sequences (the word villin: openmm's test.pdb)
+  local cap="$1" i=0 s out
+  shift
+  for s in "$@"; do
+    if [ "$s" = villin ]; then
+      src=(pdb "$VILLIN"); out=data/peptides/villin.h5
+    else
+      src=(peptide -s "$s"); out="data/peptides/$s.h5"
+    fi
+    timeout -k 30 -s INT "$((cap + 90))" $PY -m openmm_cgml.cli generate "${src[@]}" --time "$PEP_TIME" \
+      --equilibrate "$PEP_EQ" --stride 2ps --seed $((SEED + i)) --platform "$PLATFORM" --no-progress \
+      --checkpoint-interval 60 --max-wall "$cap" -o "$out" >"$R/gen_pep_$(basename "$out" .h5).log" 2>&1 &
+    i=$((i + 1))
+  done
+}
+write_peptide_splits() {
 $PY - <<EOF | tee -a "$R/pipeline.log"
 import json, pathlib, h5py
 d = pathlib.Path("data/peptides")
 tr, va, te = "$TRAIN_SEQS".split(), "$VAL_SEQS".split(), "$TEST_SEQS".split() + ["villin"]
-ok = lambda n: (d / f"{n}.h5").is_file()
+def ok(n):  # a run stopped before its first frame is left out
+    f = d / f"{n}.h5"
+    if not f.is_file():
+        return False
+    with h5py.File(f, "r") as h:
+        return h["bead_positions"].shape[0] > 0
 splits = {"train": [f"{n}.h5" for n in tr if ok(n)], "val": [f"{n}.h5" for n in va if ok(n)],
           "test": [f"{n}.h5" for n in te if ok(n)], "seed": $SEED,
           "note": "peptides split by sequence; villin (openmm app/data/test.pdb) held out"}
@@ -107,10 +127,27 @@ if p.is_file():
     with h5py.File(f0, "r") as h:
         print("polymer data", {k: len(s[k]) for k in ("train", "val", "test")}, "frames", h["bead_positions"].shape)
 EOF
+}
+if [ "$PEPTIDES" = 1 ]; then
+  log "polymer production started; peptide/protein reference runs start now"
+  protein_refs "$GEN_S" $TRAIN_SEQS $VAL_SEQS $TEST_SEQS villin
+fi
+wait
+tail -5 "$R/gen_polymer.log" >>"$R/pipeline.log"
+if [ "$PEPTIDES" = 1 ]; then
+  write_peptide_splits
+elif [ "$PROT_EVAL" = 1 ]; then
+  # held-out references only (no protein training): they run beside the polymer training
+  TRAIN_SEQS="" VAL_SEQS=""
+  log "held-out protein references (cap ${TRAIN_S}s): $TEST_SEQS villin"
+  protein_refs "$TRAIN_S" $TEST_SEQS villin
+fi
 du -sh data/* | tee -a "$R/pipeline.log"
+cp data/polymer/splits.json "$R/polymer_splits.json" 2>/dev/null
 
 # ---------------------------------------------------------------- 2. training
-log "training (cap ${TRAIN_S}s): polymer full/equivariant/k2 + protein residue model"
+log "training (cap ${TRAIN_S}s): polymer full/equivariant/k2$([ "$PEPTIDES" = 1 ] && echo ' + protein residue model')"
+TRAIN_PIDS=""
 for v in full equivariant k2; do
   timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
 import sys
@@ -122,40 +159,63 @@ preset["train"] = {**preset["train"], "max_time_s": $TRAIN_S}
 p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), preset, $SEED,
                 $POLY_TRAIN_STEPS, "$DEVICE")
 EOF
+  TRAIN_PIDS="$TRAIN_PIDS $!"
 done
-timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
-  --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
-  --set train.device="$DEVICE" --set train.max_time_s="$TRAIN_S" $PROT_SET \
-  -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
-wait
+if [ "$PEPTIDES" = 1 ]; then
+  timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
+    --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
+    --set train.device="$DEVICE" --set train.max_time_s="$TRAIN_S" $PROT_SET \
+    -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
+  TRAIN_PIDS="$TRAIN_PIDS $!"
+fi
+wait $TRAIN_PIDS
 for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.log"
 mkdir -p "$R/models"
 for v in full equivariant k2; do
   [ -d "runs/paper_polymer/models/$v/final" ] && cp -r "runs/paper_polymer/models/$v/final" "$R/models/polymer_$v"
-  [ -d "runs/paper_polymer/models/$v/best" ] && cp -r "runs/paper_polymer/models/$v/best" "$R/models/polymer_${v}_best"
+  # best/ (lowest validation loss) of the shipped variant only: results come back in <= 64 MB
+  [ "$v" = full ] && [ -d "runs/paper_polymer/models/$v/best" ] && \
+    cp -r "runs/paper_polymer/models/$v/best" "$R/models/polymer_${v}_best"
   cp runs/paper_polymer/models/$v/metrics.csv "$R/models/polymer_$v.metrics.csv" 2>/dev/null
 done
 [ -d runs/protein_residue/final ] && cp -r runs/protein_residue/final "$R/models/protein_residue"
 [ -d runs/protein_residue/best ] && cp -r runs/protein_residue/best "$R/models/protein_residue_best"
 rm -f "$R"/models/*/train_state.pt  # optimizer state: not needed to ship or evaluate a model
 cp runs/protein_residue/metrics.csv "$R/models/protein_residue.metrics.csv" 2>/dev/null
+wait  # the held-out protein references (PEPTIDES=0), if any
+[ "$PEPTIDES" = 0 ] && [ "$PROT_EVAL" = 1 ] && write_peptide_splits
 
 # ---------------------------------------------------------------- 3. evaluation + speed
-log "evaluation"
-$PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer --device "$DEVICE" $PAPER_ARGS \
+log "evaluation (cap ${EVAL_S}s)"
+timeout -k 30 -s INT "$EVAL_S" $PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer \
+  --device "$DEVICE" $PAPER_ARGS --jobs "$EVAL_JOBS" \
   --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
   >"$R/paper_polymer.log" 2>&1 &
-if [ -d runs/protein_residue/final ]; then
-  $PY -m openmm_cgml.cli evaluate --help >/dev/null 2>&1 && \
-  $PY -m openmm_cgml.cli evaluate data/peptides --split test --model runs/protein_residue/final \
-    --steps "$EVAL_STEPS" --replicas 2 --device "$DEVICE" --seed "$SEED" --no-progress --no-save-rollouts \
+PM="runs/protein_residue/final"; [ -d "$PM" ] || PM="$PROT_MODEL"
+if [ "$PROT_EVAL" = 1 ] && [ -f data/peptides/splits.json ]; then
+  timeout -k 30 -s INT "$EVAL_S" $PY -m openmm_cgml.cli evaluate data/peptides --split test --model "$PM" \
+    --steps "$PROT_EVAL_STEPS" --replicas 2 --device "$DEVICE" --seed "$SEED" --no-progress --no-save-rollouts \
     -o "$R/protein_eval" >"$R/protein_eval.log" 2>&1 &
 fi
 wait
+mkdir -p "$R/paper_polymer_eval"
+for f in runs/paper_polymer/eval/*; do  # reports + plots (not the rollouts)
+  [ -d "$f" ] && mkdir -p "$R/paper_polymer_eval/$(basename "$f")" && \
+    cp "$f"/*.md "$f"/*.json "$f"/*.png "$R/paper_polymer_eval/$(basename "$f")/" 2>/dev/null
+done
+cp runs/paper_polymer/parts/*.log "$R/paper_polymer_eval/" 2>/dev/null
+tail -12 "$R/paper_polymer.log" | tee -a "$R/pipeline.log"
 log "speed table"
-$PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model runs/protein_residue/final --budget 3 \
-  --json "$R/speed_cuda.json" >"$R/speed_cuda.log" 2>&1
-$PY benchmarks/plugin_overhead.py --json "$R/plugin_overhead.json" >"$R/plugin_overhead.log" 2>&1
+$PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
+  --json "$R/speed_$DEVICE.json" >"$R/speed_$DEVICE.log" 2>&1
+tail -25 "$R/speed_$DEVICE.log" >>"$R/pipeline.log"
+if [ "${SPEED_NO_REFINEMENT:-0}" = 1 ]; then  # the same table, one network call per step
+  $PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
+    --no-refinement --skip-allatom --json "$R/speed_${DEVICE}_norefine.json" \
+    >"$R/speed_${DEVICE}_norefine.log" 2>&1
+fi
+[ "${PLUGIN_OVERHEAD:-1}" = 1 ] && \
+  $PY benchmarks/plugin_overhead.py --json "$R/plugin_overhead.json" >"$R/plugin_overhead.log" 2>&1
 log "reference MD speed"
 $PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
   --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1

@@ -99,6 +99,7 @@ QUICK = {
     "chunk_steps": 100,
     "speed_steps": 30,
     "reference_speed_steps": 2000,
+    "num_workers": 0,
 }
 
 FULL = {
@@ -122,13 +123,15 @@ FULL = {
         "num_rbf": 16,
         "avg_neighbors": 12.0,
         "noise_levels": 20,
+        # 5 levels x 3 Langevin steps: 16 network calls per model step (the authors used ~10
+        # steps per level; 3 keep rollouts of every test chain affordable on one GPU)
         "refine_levels": 5,
-        "refine_steps": 10,
+        "refine_steps": 3,
     },
     "train": {
         "max_steps": 50_000,
-        "batch_size": 32,
-        "lr": 2e-4,
+        "batch_size": 64,  # ~120 beads per chain: 64 windows keep the GPU busy
+        "lr": 3e-4,
         "warmup_steps": 1000,
         "device": "auto",
         "amp": True,
@@ -143,8 +146,9 @@ FULL = {
     "replicas": 4,
     "record_interval": 10,
     "chunk_steps": 1000,
-    "speed_steps": 500,
+    "speed_steps": 200,
     "reference_speed_steps": 20_000,
+    "num_workers": 4,  # DataLoader processes per training run (HDF5 reads + graph building)
 }
 
 
@@ -238,6 +242,7 @@ def train_variant(
                 "val": str(data),
                 "val_split": "val",
                 "statistics_samples": 500,
+                "num_workers": preset.get("num_workers", 0),
             },
             "model": model,
             "train": tr,
@@ -355,6 +360,145 @@ def cg_speed(
     return out
 
 
+def evaluate_variant(
+    v: str,
+    ckpts: dict[str, Path],
+    reference: dict[str, Any],
+    test_names: list[str],
+    work: Path,
+    settings: Any,
+    steps: int,
+    replicas: int,
+    rec: int,
+    preset: dict[str, Any],
+    args: argparse.Namespace,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Roll out one variant on every test chain and compare with the reference.
+
+    Returns the variant's row (speed-ups are added later) and facts about the reference runs
+    (their length in Rg^2 relaxation times)."""
+    from openmm_cgml.models import load_checkpoint
+
+    base = "full" if v == "no_refinement" else v
+    model = load_checkpoint(ckpts[base], map_location=args.device)
+    overrides = {"sigmas": []} if v == "no_refinement" else {}
+    print(
+        f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
+        flush=True,
+    )
+    cg, results = rollout_molecules(
+        model,
+        reference,
+        n_steps=steps,
+        replicas=replicas,
+        seed=args.seed,
+        record_interval=rec,
+        device=args.device,
+        chunk_steps=preset["chunk_steps"],
+        export_overrides=overrides,
+    )
+    metrics = run_evaluation(
+        reference,
+        work / "eval" / v,
+        cg=cg,
+        settings=settings,
+        info={"variant": v, "checkpoint": str(ckpts[base]), "device": args.device},
+        title=f"Polymer benchmark: {v}",
+    )
+    agg = metrics["aggregate"]
+    row = {
+        "rg_r2": agg["rg_mean"].get("r2"),
+        "rg_pearson_r2": agg["rg_mean"].get("pearson_r2"),
+        "rg_mae_nm": agg["rg_mean"].get("mae"),
+        "tau_r2": agg["rg2_tau"].get("r2"),
+        "tau_log_r2": agg["rg2_tau_log"].get("r2"),
+        "tau_pearson_r2": agg["rg2_tau"].get("pearson_r2"),
+        "tau_mae_ps": agg["rg2_tau"].get("mae"),
+        "collision_rate": agg.get("collision_rate"),
+        "stable_fraction": agg.get("stable_fraction"),
+        "stable_steps": steps,
+        "rollouts": agg.get("num_rollouts"),
+        "speedup_single_chain": None,
+        "speedup_batched": None,
+        "rollout_wall_s": next(iter(results.values())).wall_s,
+        "mean_fes_js": agg.get("mean_fes_js"),
+        "mean_rg_js": agg.get("mean_rg_js"),
+        "report": str(work / "eval" / v / "report.md"),
+    }
+    refs = [metrics["systems"][n]["reference"] for n in test_names]
+    lengths = [r.get("rg2_tau_run_lengths_in_tau") for r in refs]
+    lengths = [x for x in lengths if x is not None and math.isfinite(x)]
+    info = {
+        "tau_converged_fraction": agg.get("reference_tau_converged_fraction"),
+        "min_length_in_tau": min(lengths) if lengths else None,
+        "median_length_in_tau": float(np.median(lengths)) if lengths else None,
+    }
+    return row, info
+
+
+def evaluate_in_processes(
+    variants: list[str], args: argparse.Namespace, argv: list[str] | None, work: Path
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Evaluate each variant in its own process at the same time (``--jobs``): rollouts are
+    launch-bound, so several share one GPU well. Speeds are not measured there."""
+    import subprocess
+
+    base_args = list(sys.argv[1:] if argv is None else argv)
+    # drop the options this function sets itself
+    drop = {"--variants", "--output", "--jobs"}
+    cleaned: list[str] = []
+    skip = False
+    for a in base_args:
+        if skip:
+            skip = False
+            continue
+        key = a.split("=", 1)[0]
+        if key in drop:
+            skip = "=" not in a
+            continue
+        cleaned.append(a)
+    parts = work / "parts"
+    parts.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for v in variants:
+        out = parts / f"{v}.json"
+        out.unlink(missing_ok=True)
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            *cleaned,
+            "--variants",
+            v,
+            "--output",
+            str(out),
+            "--jobs",
+            "1",
+            "--no-speed",
+        ]
+        log = open(parts / f"{v}.log", "w")  # noqa: SIM115 - closed below
+        procs.append((v, out, log, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)))
+        while sum(p.poll() is None for *_, p in procs) >= args.jobs:
+            time.sleep(1.0)
+    rows: dict[str, Any] = {}
+    info: dict[str, Any] = {}
+    failed = []
+    for v, out, log, proc in procs:
+        rc = proc.wait()
+        log.close()
+        if rc != 0 or not out.is_file():
+            failed.append(f"{v} (exit {rc}, log {parts / (v + '.log')})")
+            continue
+        part = json.loads(out.read_text())
+        rows[v] = part["rows"][v]
+        info = info or {
+            k: part["reference_md"].get(k)
+            for k in ("tau_converged_fraction", "min_length_in_tau", "median_length_in_tau")
+        }
+    if failed:
+        raise SystemExit("variant evaluation failed: " + "; ".join(failed))
+    return rows, info
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -387,6 +531,14 @@ def main(argv: list[str] | None = None) -> int:
         default="full,no_refinement,equivariant,k2",
         help="comma-separated rows (full, no_refinement, equivariant, k2)",
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="evaluate this many variants at once, each in its own process (speeds are "
+        "measured afterwards, alone)",
+    )
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed-up measurements")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default=None, help="results JSON (default WORK/paper_polymer.json)")
     args = ap.parse_args(argv)
@@ -427,73 +579,43 @@ def main(argv: list[str] | None = None) -> int:
                 base, data, work, preset, args.seed, args.train_steps, args.device
             )
 
-    ref_speed = reference_speed(
-        reference, test_names, preset["reference_speed_steps"], args.platform
-    )
     settings = EvaluationSettings(seed=args.seed, tica_lag_frames=5 if args.quick else 10)
     rows: dict[str, Any] = {}
-    for v in variants:
-        base = "full" if v == "no_refinement" else v
-        model = load_checkpoint(ckpts[base], map_location=args.device)
-        overrides = {"sigmas": []} if v == "no_refinement" else {}
-        print(
-            f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
-            flush=True,
+    ref_info: dict[str, Any] = {}
+    if args.jobs > 1 and len(variants) > 1:
+        rows, ref_info = evaluate_in_processes(variants, args, argv, work)
+    else:
+        for v in variants:
+            rows[v], info = evaluate_variant(
+                v, ckpts, reference, test_names, work, settings, steps, replicas, rec, preset, args
+            )
+            ref_info = ref_info or info
+    speed_models: dict[str, Any] = {}
+    ref_speed: dict[str, Any] = {}
+    if not args.no_speed:
+        # speeds are measured here, one after another, never while rollouts share the device
+        ref_speed = reference_speed(
+            reference, test_names, preset["reference_speed_steps"], args.platform
         )
-        cg, results = rollout_molecules(
-            model,
-            reference,
-            n_steps=steps,
-            replicas=replicas,
-            seed=args.seed,
-            record_interval=rec,
-            device=args.device,
-            chunk_steps=preset["chunk_steps"],
-            export_overrides=overrides,
-        )
-        metrics = run_evaluation(
-            reference,
-            work / "eval" / v,
-            cg=cg,
-            settings=settings,
-            info={"variant": v, "checkpoint": str(ckpts[base]), "device": args.device},
-            title=f"Polymer benchmark: {v}",
-        )
-        speed = cg_speed(
-            model, reference, test_names, preset["speed_steps"], args.device, overrides
-        )
-        agg = metrics["aggregate"]
-        rows[v] = {
-            "rg_r2": agg["rg_mean"].get("r2"),
-            "rg_pearson_r2": agg["rg_mean"].get("pearson_r2"),
-            "rg_mae_nm": agg["rg_mean"].get("mae"),
-            "tau_r2": agg["rg2_tau"].get("r2"),
-            "tau_log_r2": agg["rg2_tau_log"].get("r2"),
-            "tau_pearson_r2": agg["rg2_tau"].get("pearson_r2"),
-            "tau_mae_ps": agg["rg2_tau"].get("mae"),
-            "collision_rate": agg.get("collision_rate"),
-            "stable_fraction": agg.get("stable_fraction"),
-            "stable_steps": steps,
-            "rollouts": agg.get("num_rollouts"),
-            "speedup_single_chain": speed["single_ps_per_s"] / ref_speed["single_ps_per_s"],
-            "speedup_batched": speed["batched_ps_per_s"] / ref_speed["batched_ps_per_s"],
-            "cg_speed": speed,
-            "rollout_wall_s": next(iter(results.values())).wall_s,
-            "mean_fes_js": agg.get("mean_fes_js"),
-            "mean_rg_js": agg.get("mean_rg_js"),
-            "report": str(work / "eval" / v / "report.md"),
-        }
-        if v == variants[0]:
-            refs = [metrics["systems"][n]["reference"] for n in test_names]
-            lengths = [r.get("rg2_tau_run_lengths_in_tau") for r in refs]
-            lengths = [x for x in lengths if x is not None and math.isfinite(x)]
-            rows["_reference"] = {
-                "tau_converged_fraction": agg.get("reference_tau_converged_fraction"),
-                "min_length_in_tau": min(lengths) if lengths else None,
-                "median_length_in_tau": float(np.median(lengths)) if lengths else None,
-            }
+        for v in variants:
+            base = "full" if v == "no_refinement" else v
+            if base not in speed_models:
+                speed_models[base] = load_checkpoint(ckpts[base], map_location=args.device)
+            overrides = {"sigmas": []} if v == "no_refinement" else {}
+            speed = cg_speed(
+                speed_models[base],
+                reference,
+                test_names,
+                preset["speed_steps"],
+                args.device,
+                overrides,
+            )
+            rows[v]["cg_speed"] = speed
+            rows[v]["speedup_single_chain"] = (
+                speed["single_ps_per_s"] / ref_speed["single_ps_per_s"]
+            )
+            rows[v]["speedup_batched"] = speed["batched_ps_per_s"] / ref_speed["batched_ps_per_s"]
 
-    ref_info = rows.pop("_reference", {})
     result = {
         "benchmark": "paper_polymer",
         "mode": "quick" if args.quick else "full",

@@ -148,9 +148,13 @@ def allatom_ns_per_day(path: str, solvent: str, device: str, budget: float,
             "ns_per_day": dt_ps * 1e-3 / sec * 86400.0, "steps_timed": steps}
 
 
+# step-module overrides for every CG measurement (--steps-per-level, --no-refinement)
+EXPORT_OVERRIDES: dict[str, Any] = {}
+
+
 def cg_simulation(model: Any, mapping: Any, device: str, seed: int = 1) -> app.Simulation:
     """Simulation of one mapping or of a list of them (replicas batched in one module)."""
-    module = model.export(mapping)
+    module = model.export(mapping, **EXPORT_OVERRIDES)
     topology, x0 = combine_mappings(mapping)
     sim = app.Simulation(topology, create_system(mapping),
                          create_integrator(module, seed=seed), platform_for(device),
@@ -204,7 +208,8 @@ def plugin_latency(model: Any, mapping: Any, device: str, budget: float,
 
 def bare_latency(model: Any, mapping: Any, device: str, budget: float,
                  min_steps: int) -> float:
-    module = model.export(mapping, device="cuda" if device.startswith("cuda") else "cpu")
+    module = model.export(mapping, device="cuda" if device.startswith("cuda") else "cpu",
+                          **EXPORT_OVERRIDES)
     dev = torch.device("cuda" if device.startswith("cuda") else "cpu")
     x0 = torch.tensor(mapping.bead_positions()[0], dtype=torch.float32, device=dev)
     state = {"h": x0.unsqueeze(0).repeat(module.history_length, 1, 1)}
@@ -238,7 +243,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="sizes 10..1000, replicas 1..10, 2 s budgets, no explicit solvent")
     p.add_argument("--json", default=None, help="also write the results here")
+    p.add_argument("--steps-per-level", type=int, default=None,
+                   help="Langevin refinement steps per noise level (default: the model's)")
+    p.add_argument("--no-refinement", action="store_true",
+                   help="CG steps without score refinement (one network call per step)")
     args = p.parse_args(argv)
+    EXPORT_OVERRIDES.clear()
+    if args.no_refinement:
+        EXPORT_OVERRIDES["sigmas"] = []
+    elif args.steps_per_level is not None:
+        EXPORT_OVERRIDES["steps_per_level"] = args.steps_per_level
     if args.quick:
         args.sizes = [s for s in args.sizes if s <= 1000]
         args.replicas = [r for r in args.replicas if r <= 10]
@@ -259,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         "anchors": [], "bead_scaling": [], "replica_scaling": [], "overhead": {},
     }
     villin = model.map(VILLIN)
-    results["noise_draws"] = int(model.export(villin).noise_draws)
+    results["noise_draws"] = int(model.export(villin, **EXPORT_OVERRIDES).noise_draws)
+    results["export_overrides"] = dict(EXPORT_OVERRIDES)
 
     def save(note: str) -> None:
         """Print the figure just measured and write the partial JSON (a later failure or a
@@ -300,9 +315,11 @@ def main(argv: list[str] | None = None) -> int:
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
         sec = plugin_latency(model, [villin] * r, args.device, args.budget, args.min_steps)
-        results["replica_scaling"].append({"replicas": r, "beads": 35 * r,
+        agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
+        results["replica_scaling"].append({"replicas": r, "beads": villin.num_beads * r,
                                            "ms_per_step": sec * 1e3,
-                                           "ms_per_replica_step": sec * 1e3 / r})
+                                           "ms_per_replica_step": sec * 1e3 / r,
+                                           "aggregate_ns_per_day": agg})
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)
     plug = plugin_latency(model, villin, args.device, args.budget, args.min_steps)
@@ -320,7 +337,9 @@ def format_table(r: dict[str, Any]) -> str:
              + (f" ({r['gpu']})" if r.get("gpu") else f" ({r['cpu_threads']} CPU threads)"),
              f"OpenMM {r['openmm']}, torch {r['torch']}; CG model {r['model']} "
              f"({r['model_parameters']:,} parameters, dt = {r['model_timestep_ps']:g} ps, "
-             f"{r['noise_draws']} noise draws = 1 + Langevin steps per model step)", "",
+             f"{r['noise_draws']} noise draws = 1 + Langevin steps per model step"
+             + (f"; overrides {r['export_overrides']}" if r.get("export_overrides") else "")
+             + ")", "",
              "| system | solvent | atoms | all-atom ns/day | beads | CG ns/day | CG / all-atom |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for a in r["anchors"]:
@@ -333,11 +352,17 @@ def format_table(r: dict[str, Any]) -> str:
     lines += ["", "| beads (one compact chain) | ms / step | us / bead-step |", "|---:|---:|---:|"]
     for b in r["bead_scaling"]:
         lines.append(f"| {b['beads']:,} | {b['ms_per_step']:.3f} | {b['us_per_bead_step']:.3f} |")
-    lines += ["", "| villin replicas | beads | ms / step | ms / replica-step |",
-              "|---:|---:|---:|---:|"]
+    implicit = [a["allatom"]["ns_per_day"] for a in r["anchors"]
+                if a["solvent"] == "implicit" and "allatom" in a and "villin" in a["system"]]
+    lines += ["", "| villin replicas | beads | ms / step | ms / replica-step | "
+                  "aggregate ns/day | vs one all-atom GBn2 run |",
+              "|---:|---:|---:|---:|---:|---:|"]
     for b in r["replica_scaling"]:
+        agg = b.get("aggregate_ns_per_day")
+        ratio = f"{agg / implicit[0]:.3g}x" if agg and implicit else "-"
         lines.append(f"| {b['replicas']:,} | {b['beads']:,} | {b['ms_per_step']:.3f} | "
-                     f"{b['ms_per_replica_step']:.4f} |")
+                     f"{b['ms_per_replica_step']:.4f} | "
+                     f"{f'{agg:.4g}' if agg else '-'} | {ratio} |")
     o = r["overhead"]
     if o:
         lines += ["", f"Plugin overhead (villin, {o['beads']} beads): CGMLIntegrator.step "

@@ -32,6 +32,8 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
             "1",
             "--variants",
             "full,no_refinement",
+            "--jobs",
+            "2",
             "--output",
             str(out),
         ]
@@ -44,6 +46,11 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
         assert row["speedup_single_chain"] > 0 and row["speedup_batched"] > 0
         assert Path(row["report"]).is_file()
     assert res["reference_md"]["single_ps_per_s"] > 0
+    # --jobs 2: each variant was evaluated in its own process
+    assert {p.name for p in (tmp_path / "w" / "parts").glob("*.json")} == {
+        "full.json",
+        "no_refinement.json",
+    }
     table = capsys.readouterr().out
     assert "r2 Rg" in table and "no_refinement" in table
     # the splits keep test compositions out of training
