@@ -425,6 +425,12 @@ def evaluate_variant(
         "mean_rg_js": agg.get("mean_rg_js"),
         "report": str(work / "eval" / v / "report.md"),
     }
+    completed = [
+        st["steps_completed"]
+        for n in test_names
+        for st in metrics["systems"][n]["cg"].get("stability", [])
+    ]
+    row["median_steps_completed"] = float(np.median(completed)) if completed else None
     refs = [metrics["systems"][n]["reference"] for n in test_names]
     lengths = [r.get("rg2_tau_run_lengths_in_tau") for r in refs]
     lengths = [x for x in lengths if x is not None and math.isfinite(x)]
@@ -590,13 +596,83 @@ def main(argv: list[str] | None = None) -> int:
                 v, ckpts, reference, test_names, work, settings, steps, replicas, rec, preset, args
             )
             ref_info = ref_info or info
-    speed_models: dict[str, Any] = {}
     ref_speed: dict[str, Any] = {}
+    out = Path(args.output) if args.output else work / "paper_polymer.json"
+
+    def publish(final: bool = False) -> None:
+        """Write the JSON and the table (again after every speed figure: a time
+        limit during timing keeps the accuracy table)."""
+        result = {
+            "benchmark": "paper_polymer",
+            "mode": "quick" if args.quick else "full",
+            "published": PUBLISHED,
+            "rows": rows,
+            "reference_md": {**ref_speed, **ref_info},
+            "settings": {
+                "steps": steps,
+                "replicas": replicas,
+                "record_interval": rec,
+                "seed": args.seed,
+                "data": str(data),
+                "test_chains": test_names,
+                "train_steps": args.train_steps or preset["train"]["max_steps"],
+                "model": preset["model"],
+                "device": args.device,
+            },
+            "environment": environment_info(args.device),
+            "command": "python benchmarks/paper_polymer.py "
+            + " ".join(sys.argv[1:] if argv is None else argv),
+            "wall_s": time.perf_counter() - t_start,
+        }
+        write_metrics_json(out, result)
+
+        def f(x: Any, spec: str = ".3f") -> str:
+            return (
+                "-"
+                if x is None or (isinstance(x, float) and not math.isfinite(x))
+                else (format(x, spec))
+            )
+
+        lines = [
+            f"Polymer benchmark ({result['mode']}), {len(test_names)} unseen test chains, "
+            f"{replicas} rollouts each of {steps} model steps, device {args.device}",
+            f"{'variant':<15}{'r2 Rg':>8}{'r2 tau':>8}{'MAE Rg nm':>11}{'MAE tau ps':>12}"
+            f"{'collisions':>12}{'stable':>8}{'steps ok':>10}{'speed-up 1':>12}{'speed-up N':>12}",
+        ]
+        for v, r in rows.items():
+            lines.append(
+                f"{v:<15}{f(r['rg_r2']):>8}{f(r['tau_r2']):>8}{f(r['rg_mae_nm']):>11}"
+                f"{f(r['tau_mae_ps'], '.1f'):>12}{f(r['collision_rate'], '.2e'):>12}"
+                f"{f(r['stable_fraction'], '.2f'):>8}"
+                f"{f(r.get('median_steps_completed'), '.0f'):>10}"
+                f"{f(r['speedup_single_chain'], '.1f'):>12}"
+                f"{f(r['speedup_batched'], '.1f'):>12}"
+            )
+        lines.append("steps ok: median model steps completed (a rollout stops at a blow-up)")
+        lines.append(
+            f"published (plain GNN): r2 Rg {PUBLISHED['rg_r2']}, r2 tau {PUBLISHED['tau_r2']}"
+        )
+        if ref_info:
+            lines.append(
+                f"reference runs span >= {f(ref_info.get('min_length_in_tau'), '.0f')} Rg^2 "
+                f"relaxation times (median {f(ref_info.get('median_length_in_tau'), '.0f')}; the "
+                "benchmark asks for >= 100); converged tau for "
+                f"{f(ref_info.get('tau_converged_fraction'), '.2f')} of the chains"
+            )
+        lines.append(f"results: {out}")
+        table = "\n".join(lines)
+        if final:
+            print(table)
+        atomic_write(out.with_suffix(".txt"), table + "\n")
+
+    publish()
+    speed_models: dict[str, Any] = {}
     if not args.no_speed:
         # speeds are measured here, one after another, never while rollouts share the device
-        ref_speed = reference_speed(
-            reference, test_names, preset["reference_speed_steps"], args.platform
+        ref_speed.update(
+            reference_speed(reference, test_names, preset["reference_speed_steps"], args.platform)
         )
+        publish()
         for v in variants:
             base = "full" if v == "no_refinement" else v
             if base not in speed_models:
@@ -615,65 +691,8 @@ def main(argv: list[str] | None = None) -> int:
                 speed["single_ps_per_s"] / ref_speed["single_ps_per_s"]
             )
             rows[v]["speedup_batched"] = speed["batched_ps_per_s"] / ref_speed["batched_ps_per_s"]
-
-    result = {
-        "benchmark": "paper_polymer",
-        "mode": "quick" if args.quick else "full",
-        "published": PUBLISHED,
-        "rows": rows,
-        "reference_md": {**ref_speed, **ref_info},
-        "settings": {
-            "steps": steps,
-            "replicas": replicas,
-            "record_interval": rec,
-            "seed": args.seed,
-            "data": str(data),
-            "test_chains": test_names,
-            "train_steps": args.train_steps or preset["train"]["max_steps"],
-            "model": preset["model"],
-            "device": args.device,
-        },
-        "environment": environment_info(args.device),
-        "command": "python benchmarks/paper_polymer.py "
-        + " ".join(sys.argv[1:] if argv is None else argv),
-        "wall_s": time.perf_counter() - t_start,
-    }
-    out = Path(args.output) if args.output else work / "paper_polymer.json"
-    write_metrics_json(out, result)
-
-    def f(x: Any, spec: str = ".3f") -> str:
-        return (
-            "-"
-            if x is None or (isinstance(x, float) and not math.isfinite(x))
-            else (format(x, spec))
-        )
-
-    lines = [
-        f"Polymer benchmark ({result['mode']}), {len(test_names)} unseen test chains, "
-        f"{replicas} rollouts each of {steps} model steps, device {args.device}",
-        f"{'variant':<15}{'r2 Rg':>8}{'r2 tau':>8}{'MAE Rg nm':>11}{'MAE tau ps':>12}"
-        f"{'collisions':>12}{'stable':>8}{'speed-up 1':>12}{'speed-up N':>12}",
-    ]
-    for v, r in rows.items():
-        lines.append(
-            f"{v:<15}{f(r['rg_r2']):>8}{f(r['tau_r2']):>8}{f(r['rg_mae_nm']):>11}"
-            f"{f(r['tau_mae_ps'], '.1f'):>12}{f(r['collision_rate'], '.2e'):>12}"
-            f"{f(r['stable_fraction'], '.2f'):>8}{f(r['speedup_single_chain'], '.1f'):>12}"
-            f"{f(r['speedup_batched'], '.1f'):>12}"
-        )
-    lines.append(f"published (plain GNN): r2 Rg {PUBLISHED['rg_r2']}, r2 tau {PUBLISHED['tau_r2']}")
-    if ref_info:
-        lines.append(
-            f"reference runs span >= {f(ref_info.get('min_length_in_tau'), '.0f')} Rg^2 "
-            f"relaxation times (median {f(ref_info.get('median_length_in_tau'), '.0f')}; the "
-            "benchmark asks for >= 100); converged tau for "
-            f"{f(ref_info.get('tau_converged_fraction'), '.2f')} of the chains"
-        )
-    lines.append(f"results: {out}")
-    table = "\n".join(lines)
-    print(table)
-    atomic_write(out.with_suffix(".txt"), table + "\n")
-    json.dumps(result, default=str)
+            publish()
+    publish(final=True)
     return 0
 
 
