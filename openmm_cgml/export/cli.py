@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bead mapping scheme (default: the one the model was trained with)")
     p.add_argument("--device", default="cpu", help="device of the module's weights (cpu)")
     p.add_argument("--refine-levels", type=int, default=None,
-                   help="override: number of (smallest) ladder levels used for refinement")
+                   help="override: number of refinement ladder levels (0 = no refinement)")
+    p.add_argument("--refine-sigma-max", type=float, default=None,
+                   help="override: top of the refinement ladder (nm; 0 = the smallest "
+                        "training levels)")
     p.add_argument("--refine-steps", type=int, default=None,
                    help="override: Langevin steps per refinement level")
     p.add_argument("--refine-step-size", type=float, default=None,
@@ -33,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from openmm_cgml.export import geometric_ladder
+    from openmm_cgml.models.config import refinement_ladder
     from openmm_cgml.pretrained import load_model
 
     model = load_model(args.checkpoint)
@@ -46,12 +49,17 @@ def _run(args: argparse.Namespace) -> int:
         kw["steps_per_level"] = args.refine_steps
     if args.refine_step_size is not None:
         kw["step_size"] = args.refine_step_size
-    if args.refine_levels is not None:
+    if args.refine_levels is not None or args.refine_sigma_max is not None:
         cfg = model.network.config
-        ladder = geometric_ladder(cfg.sigma_max, cfg.sigma_min, cfg.noise_levels)
-        if not 0 <= args.refine_levels <= len(ladder):
-            raise ValueError(f"--refine-levels must be in 0..{len(ladder)}")
-        kw["sigmas"] = ladder[len(ladder) - args.refine_levels:] if args.refine_levels else []
+        levels = cfg.refine_levels if args.refine_levels is None else args.refine_levels
+        top = cfg.refine_sigma_max if args.refine_sigma_max is None else args.refine_sigma_max
+        if not 0 <= levels <= cfg.noise_levels:
+            raise ValueError(f"--refine-levels must be in 0..{cfg.noise_levels}")
+        if top and not cfg.sigma_min <= top <= cfg.sigma_max:
+            raise ValueError(f"--refine-sigma-max must lie in the trained range "
+                             f"[{cfg.sigma_min}, {cfg.sigma_max}] nm (or be 0)")
+        kw["sigmas"] = refinement_ladder(cfg.sigma_max, cfg.sigma_min, cfg.noise_levels,
+                                         levels, top)
     module = model.export(mapping, path=args.output, device=args.device, **kw)
     if args.save_mapping:
         mapping.save(args.save_mapping)

@@ -96,10 +96,11 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
     sigmas = overrides.get("sigmas")
     if sigmas is None:
         if "refine_levels" in cfg:  # openmm_cgml.models.ModelConfig
-            ladder = geometric_ladder(float(cfg["sigma_max"]), float(cfg["sigma_min"]),
-                                      int(cfg["noise_levels"]))
-            levels = int(cfg["refine_levels"])
-            sigmas = ladder[len(ladder) - levels:] if levels > 0 else []
+            from openmm_cgml.models.config import refinement_ladder
+
+            sigmas = refinement_ladder(float(cfg["sigma_max"]), float(cfg["sigma_min"]),
+                                       int(cfg["noise_levels"]), int(cfg["refine_levels"]),
+                                       float(cfg.get("refine_sigma_max", 0.0)))
         else:
             sigmas = []
     steps = pick("steps_per_level", "refine_steps", "steps_per_level", default=1)

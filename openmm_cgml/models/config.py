@@ -43,6 +43,30 @@ def coerce_numbers(obj: Any, where: str) -> None:
         setattr(obj, f.name, value)
 
 
+def geometric_sigmas(sigma_max: float, sigma_min: float, levels: int) -> list[float]:
+    """``levels`` geometric noise levels from ``sigma_max`` down to ``sigma_min`` (nm)."""
+    if levels <= 0:
+        return []
+    if levels == 1:
+        return [float(sigma_max)]
+    r = (sigma_min / sigma_max) ** (1.0 / (levels - 1))
+    return [float(sigma_max * r ** i) for i in range(levels)]
+
+
+def refinement_ladder(sigma_max: float, sigma_min: float, noise_levels: int,
+                      refine_levels: int, refine_sigma_max: float = 0.0) -> list[float]:
+    """Noise levels of the Langevin refinement, largest first (nm).
+
+    ``refine_sigma_max > 0``: ``refine_levels`` geometric levels from it to ``sigma_min``;
+    otherwise the ``refine_levels`` smallest levels of the training ladder."""
+    if refine_levels <= 0:
+        return []
+    if refine_sigma_max > 0:
+        return geometric_sigmas(refine_sigma_max, sigma_min, refine_levels)
+    ladder = geometric_sigmas(sigma_max, sigma_min, noise_levels)
+    return ladder[len(ladder) - refine_levels:]
+
+
 @dataclass
 class ModelConfig:
     """Architecture and loss settings (stored as ``config.json`` in every checkpoint).
@@ -63,7 +87,10 @@ class ModelConfig:
         avg_neighbors: messages are summed and divided by this constant.
         min_std: lower bound of the predicted std (normalised acceleration units).
         sigma_max, sigma_min, noise_levels: geometric score noise ladder (nm).
-        refine_levels: Langevin refinement uses the ``refine_levels`` smallest sigmas.
+        refine_levels: number of levels of the Langevin refinement ladder.
+        refine_sigma_max: top of the refinement ladder (nm): ``refine_levels`` geometric levels
+            from it down to ``sigma_min``; it should match the spread of the sampled positions
+            (std * dt^2). 0 = the ``refine_levels`` smallest sigmas of the training ladder.
         refine_steps: Langevin steps per refinement level.
         refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
@@ -91,6 +118,7 @@ class ModelConfig:
     sigma_min: float = 0.01
     noise_levels: int = 20
     refine_levels: int = 5
+    refine_sigma_max: float = 0.0
     refine_steps: int = 10
     refine_step_size: float = 1e-5
     refine_noise: float = 1.0
@@ -147,6 +175,12 @@ class ModelConfig:
                 bad(name, "must be a finite number >= 0")
         if self.input_noise_min > self.input_noise_max:
             bad("input_noise_min", "must be <= input_noise_max")
+        if not math.isfinite(float(self.refine_sigma_max)) or self.refine_sigma_max < 0:
+            bad("refine_sigma_max", "must be 0 (smallest training sigmas) or a sigma in nm")
+        if self.refine_sigma_max > 0 and not (
+                self.sigma_min <= self.refine_sigma_max <= self.sigma_max * (1 + 1e-9)):
+            bad("refine_sigma_max", f"must lie in the trained range [sigma_min, sigma_max] = "
+                f"[{self.sigma_min}, {self.sigma_max}] nm")
 
     @property
     def noise_draws(self) -> int:
@@ -154,12 +188,13 @@ class ModelConfig:
         return 1 + self.refine_levels * self.refine_steps
 
     def sigmas(self) -> list[float]:
-        """The geometric noise ladder, largest first (nm)."""
-        n = self.noise_levels
-        if n == 1:
-            return [self.sigma_max]
-        r = (self.sigma_min / self.sigma_max) ** (1.0 / (n - 1))
-        return [self.sigma_max * r ** i for i in range(n)]
+        """The geometric noise ladder of training, largest first (nm)."""
+        return geometric_sigmas(self.sigma_max, self.sigma_min, self.noise_levels)
+
+    def refine_sigmas(self) -> list[float]:
+        """The refinement ladder, largest first (nm): see ``refine_sigma_max``."""
+        return refinement_ladder(self.sigma_max, self.sigma_min, self.noise_levels,
+                                 self.refine_levels, self.refine_sigma_max)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

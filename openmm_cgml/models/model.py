@@ -78,6 +78,10 @@ class CGModel(nn.Module):
         self.use_rg = config.rg_weight > 0
         self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()
         self.register_buffer("sigmas", torch.tensor(config.sigmas(), dtype=torch.float32))
+        # derived from the config (not stored in checkpoints): the refinement ladder
+        self.register_buffer("refine_sigmas", torch.tensor(config.refine_sigmas(),
+                                                           dtype=torch.float32),
+                             persistent=False)
         self.register_buffer("dt", torch.tensor(1.0))
         self.register_buffer("velocity_rms", torch.tensor(1.0))
         self.register_buffer("acceleration_rms", torch.tensor(1.0))
@@ -158,18 +162,17 @@ class CGModel(nn.Module):
     @torch.jit.export
     def refine(self, x: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
                box: Tensor, noise: Tensor) -> Tensor:
-        """Annealed Langevin refinement over the ``refine_levels`` smallest noise levels.
+        """Annealed Langevin refinement over the refinement ladder (``refine_sigmas``).
 
         ``x <- x + a/2 * score + refine_noise * sqrt(a) * z`` with
-        ``a = refine_step_size * (sigma / sigma_min)^2``, ``refine_steps`` steps per level;
+        ``a = refine_step_size * (sigma / sigma_last)^2``, ``refine_steps`` steps per level;
         ``noise`` [levels * steps, N, 3] supplies the standard-normal draws z.
         """
-        n_levels = self.refine_levels
-        total = self.sigmas.shape[0]
-        sigma_min = self.sigmas[total - 1]
+        total = self.refine_sigmas.shape[0]
+        sigma_min = self.refine_sigmas[total - 1]
         draw = 0
-        for lev in range(total - n_levels, total):
-            sigma = self.sigmas[lev].to(x.dtype)
+        for lev in range(total):
+            sigma = self.refine_sigmas[lev].to(x.dtype)
             alpha = self.refine_step_size * (sigma / sigma_min) ** 2
             for _ in range(self.refine_steps):
                 s = self.score(x, sigma, latent, history, cg_bonds, batch, box)

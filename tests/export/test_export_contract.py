@@ -188,24 +188,29 @@ def test_inference_settings_from_model_config():
     assert inference_settings(Holder(), sigmas=[]).noise_draws == 1
 
 
-def _tiny_cgmodel():
+def _tiny_cgmodel(refine_sigma_max: float = 0.0):
     """A small untrained CGModel (seeded) and its config."""
     from openmm_cgml.models import CGModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
-                      noise_levels=4, refine_levels=2, refine_steps=2)
+                      noise_levels=4, refine_levels=2, refine_steps=2,
+                      refine_sigma_max=refine_sigma_max)
     net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
                         "displacement_rms": 0.2})
     return net, cfg
 
 
-def test_export_of_a_real_cgmodel_reproduces_model_step(villin):
-    """With the model's own refinement settings the export equals CGModel.step."""
+@pytest.mark.parametrize("refine_sigma_max", [0.0, 0.5])
+def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max):
+    """With the model's own refinement settings the export equals CGModel.step (both
+    refinement ladders: the smallest training levels, and one from refine_sigma_max)."""
     from openmm_cgml.export import fine_graph_tensors
 
-    net, cfg = _tiny_cgmodel()
+    net, cfg = _tiny_cgmodel(refine_sigma_max)
     module = export_step_module(net, villin)
+    expected = cfg.sigmas()[-2:] if refine_sigma_max == 0 else [0.5, 0.01]
+    assert module.sigmas.tolist() == pytest.approx(expected, rel=1e-6)
     assert module.noise_draws == cfg.noise_draws == 5
     assert module.timestep_ps == 10.0 and module.history_length == 3
     h = _history(villin, 3, dtype=torch.float32)

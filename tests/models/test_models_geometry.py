@@ -169,6 +169,15 @@ def test_config_validation_messages():
         ModelConfig.from_dict({"hiden": 3})
     cfg = ModelConfig(sigma_max=1.0, sigma_min=0.01, noise_levels=3, refine_levels=2)
     assert cfg.sigmas() == pytest.approx([1.0, 0.1, 0.01])
+    assert cfg.refine_sigmas() == pytest.approx([0.1, 0.01])  # smallest training levels
+    wide = ModelConfig(sigma_max=1.0, sigma_min=0.01, noise_levels=20, refine_levels=3,
+                       refine_sigma_max=0.25)
+    assert wide.refine_sigmas() == pytest.approx([0.25, 0.05, 0.01])
+    assert ModelConfig(refine_levels=0, refine_sigma_max=0.3).refine_sigmas() == []
+    with pytest.raises(ValueError, match="refine_sigma_max.*trained range"):
+        ModelConfig(sigma_max=1.0, refine_sigma_max=2.0)
+    with pytest.raises(ValueError, match="refine_sigma_max"):
+        ModelConfig(refine_sigma_max=-1.0)
     assert math.isclose(ModelConfig.from_dict(cfg.to_dict()).sigma_min, 0.01)
     assert ModelConfig(min_std="1e-3").min_std == 1e-3  # YAML 1.1 reads 1e-3 as a string
     with pytest.raises(ValueError, match="hidden"):
