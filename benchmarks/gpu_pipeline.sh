@@ -41,12 +41,8 @@ PROT_EVAL="${PROT_EVAL:-1}"     # 1: held-out references (TEST_SEQS + villin) + 
 PROT_MODEL="${PROT_MODEL:-openmm_cgml/pretrained/protein-residue-h200}"  # if none is trained
 PROT_EVAL_STEPS="${PROT_EVAL_STEPS:-$EVAL_STEPS}"
 EVAL_JOBS="${EVAL_JOBS:-4}"     # paper_polymer variants evaluated at once (processes)
-EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
-PEPTIDES="${PEPTIDES:-1}"       # 0: no peptide training set and no protein training (polymer only)
-PROT_EVAL="${PROT_EVAL:-1}"     # 1: held-out protein references (test peptides + villin) and a
-                                #    protein report for the model below
-PROT_MODEL="${PROT_MODEL:-openmm_cgml/pretrained/protein-residue-h200}"  # used when none is trained
-EVAL_JOBS="${EVAL_JOBS:-4}"     # paper_polymer variants evaluated at once (processes)
+POLY_VARIANTS="${POLY_VARIANTS:-full equivariant k2}"  # polymer models trained side by side
+POLY_SET="${POLY_SET:-}"         # extra model settings for them, e.g. "refine_sigma_max=0.3 ..."
 EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
 log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
@@ -146,9 +142,9 @@ du -sh data/* | tee -a "$R/pipeline.log"
 cp data/polymer/splits.json "$R/polymer_splits.json" 2>/dev/null
 
 # ---------------------------------------------------------------- 2. training
-log "training (cap ${TRAIN_S}s): polymer full/equivariant/k2$([ "$PEPTIDES" = 1 ] && echo ' + protein residue model')"
+log "training (cap ${TRAIN_S}s): polymer $POLY_VARIANTS$([ "$PEPTIDES" = 1 ] && echo ' + protein residue model')"
 TRAIN_PIDS=""
-for v in full equivariant k2; do
+for v in $POLY_VARIANTS; do
   timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
 import sys
 from pathlib import Path
@@ -156,6 +152,9 @@ sys.path.insert(0, "benchmarks")
 import paper_polymer as p
 preset = dict(p.$PRESET)
 preset["train"] = {**preset["train"], "max_time_s": $TRAIN_S}
+import yaml
+extra = dict(kv.split("=", 1) for kv in "$POLY_SET".split())
+preset["model"] = {**preset["model"], **{k: yaml.safe_load(v) for k, v in extra.items()}}
 p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), preset, $SEED,
                 $POLY_TRAIN_STEPS, "$DEVICE")
 EOF
@@ -171,7 +170,7 @@ fi
 wait $TRAIN_PIDS
 for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.log"
 mkdir -p "$R/models"
-for v in full equivariant k2; do
+for v in $POLY_VARIANTS; do
   [ -d "runs/paper_polymer/models/$v/final" ] && cp -r "runs/paper_polymer/models/$v/final" "$R/models/polymer_$v"
   # best/ (lowest validation loss) of the shipped variant only: results come back in <= 64 MB
   [ "$v" = full ] && [ -d "runs/paper_polymer/models/$v/best" ] && \
@@ -189,6 +188,7 @@ wait  # the held-out protein references (PEPTIDES=0), if any
 log "evaluation (cap ${EVAL_S}s)"
 timeout -k 30 -s INT "$EVAL_S" $PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer \
   --device "$DEVICE" $PAPER_ARGS --jobs "$EVAL_JOBS" \
+  --variants "$(echo $POLY_VARIANTS | sed 's/full/full no_refinement/' | tr ' ' ',')" \
   --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
   >"$R/paper_polymer.log" 2>&1 &
 PM="runs/protein_residue/final"; [ -d "$PM" ] || PM="$PROT_MODEL"
