@@ -79,6 +79,9 @@ QUICK = {
         "noise_levels": 8,
         "refine_levels": 2,
         "refine_steps": 2,
+        "refine_sigma_max": 0.2,
+        "input_noise_max": 2.0,
+        "input_noise_min": 0.2,
     },
     "train": {
         "max_steps": 40,
@@ -124,9 +127,16 @@ FULL = {
         "avg_neighbors": 12.0,
         "noise_levels": 20,
         # 5 levels x 3 Langevin steps: 16 network calls per model step (the authors used ~10
-        # steps per level; 3 keep rollouts of every test chain affordable on one GPU)
+        # steps per level; 3 keep rollouts of every test chain affordable on one GPU), from
+        # 0.2 nm (a quarter of the 0.75 nm RMS bead displacement per 5 tau step) down to
+        # sigma_min; inputs noised with 0.2-2 x that displacement. Both measured on CPU
+        # (benchmarks/results/stability_cpu_2026-12-02.md): median steps before a blow-up
+        # 26 with the authors' settings (0.01-0.1 input noise, smallest levels) -> 152.
         "refine_levels": 5,
         "refine_steps": 3,
+        "refine_sigma_max": 0.2,
+        "input_noise_max": 2.0,
+        "input_noise_min": 0.2,
     },
     "train": {
         "max_steps": 50_000,
