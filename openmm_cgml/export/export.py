@@ -60,7 +60,9 @@ def geometric_ladder(sigma_max: float, sigma_min: float, levels: int) -> list[fl
         return [float(sigma_min)]
     if not sigma_max >= sigma_min > 0:
         raise ValueError(f"need sigma_max >= sigma_min > 0, got {sigma_max}, {sigma_min}")
-    return [float(s) for s in np.geomspace(sigma_max, sigma_min, levels)]
+    from openmm_cgml.models.config import geometric_sigmas
+
+    return geometric_sigmas(sigma_max, sigma_min, levels)
 
 
 def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSettings:
