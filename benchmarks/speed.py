@@ -148,13 +148,11 @@ def allatom_ns_per_day(path: str, solvent: str, device: str, budget: float,
             "ns_per_day": dt_ps * 1e-3 / sec * 86400.0, "steps_timed": steps}
 
 
-# step-module overrides for every CG measurement (--steps-per-level, --no-refinement)
-EXPORT_OVERRIDES: dict[str, Any] = {}
-
-
-def cg_simulation(model: Any, mapping: Any, device: str, seed: int = 1) -> app.Simulation:
-    """Simulation of one mapping or of a list of them (replicas batched in one module)."""
-    module = model.export(mapping, **EXPORT_OVERRIDES)
+def cg_simulation(model: Any, mapping: Any, device: str, seed: int = 1,
+                  overrides: dict[str, Any] | None = None) -> app.Simulation:
+    """Simulation of one mapping or of a list of them (replicas batched in one module);
+    ``overrides``: step-module export overrides (e.g. ``sigmas=[]``: no refinement)."""
+    module = model.export(mapping, **(overrides or {}))
     topology, x0 = combine_mappings(mapping)
     sim = app.Simulation(topology, create_system(mapping),
                          create_integrator(module, seed=seed), platform_for(device),
@@ -164,8 +162,8 @@ def cg_simulation(model: Any, mapping: Any, device: str, seed: int = 1) -> app.S
 
 
 def cg_ns_per_day(model: Any, mapping: Any, device: str, budget: float,
-                  min_steps: int) -> dict[str, Any]:
-    sim = cg_simulation(model, mapping, device)
+                  min_steps: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    sim = cg_simulation(model, mapping, device, overrides=overrides)
     sec, steps = timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=3)
     return {"beads": mapping.num_beads, "timestep_ps": model.timestep_ps, "s_per_step": sec,
             "ns_per_day": model.timestep_ps * 1e-3 / sec * 86400.0, "steps_timed": steps}
@@ -201,15 +199,15 @@ def compact_chain(n: int, spacing: float = 0.5) -> Any:
 
 
 def plugin_latency(model: Any, mapping: Any, device: str, budget: float,
-                   min_steps: int) -> float:
-    sim = cg_simulation(model, mapping, device)
+                   min_steps: int, overrides: dict[str, Any] | None = None) -> float:
+    sim = cg_simulation(model, mapping, device, overrides=overrides)
     return timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=2)[0]
 
 
 def bare_latency(model: Any, mapping: Any, device: str, budget: float,
-                 min_steps: int) -> float:
+                 min_steps: int, overrides: dict[str, Any] | None = None) -> float:
     module = model.export(mapping, device="cuda" if device.startswith("cuda") else "cpu",
-                          **EXPORT_OVERRIDES)
+                          **(overrides or {}))
     dev = torch.device("cuda" if device.startswith("cuda") else "cpu")
     x0 = torch.tensor(mapping.bead_positions()[0], dtype=torch.float32, device=dev)
     state = {"h": x0.unsqueeze(0).repeat(module.history_length, 1, 1)}
@@ -248,11 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-refinement", action="store_true",
                    help="CG steps without score refinement (one network call per step)")
     args = p.parse_args(argv)
-    EXPORT_OVERRIDES.clear()
+    overrides: dict[str, Any] = {}  # step-module export overrides for every CG figure
     if args.no_refinement:
-        EXPORT_OVERRIDES["sigmas"] = []
+        overrides["sigmas"] = []
     elif args.steps_per_level is not None:
-        EXPORT_OVERRIDES["steps_per_level"] = args.steps_per_level
+        overrides["steps_per_level"] = args.steps_per_level
     if args.quick:
         args.sizes = [s for s in args.sizes if s <= 1000]
         args.replicas = [r for r in args.replicas if r <= 10]
@@ -273,8 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         "anchors": [], "bead_scaling": [], "replica_scaling": [], "overhead": {},
     }
     villin = model.map(VILLIN)
-    results["noise_draws"] = int(model.export(villin, **EXPORT_OVERRIDES).noise_draws)
-    results["export_overrides"] = dict(EXPORT_OVERRIDES)
+    results["noise_draws"] = int(model.export(villin, **overrides).noise_draws)
+    results["export_overrides"] = overrides
 
     def save(note: str) -> None:
         """Print the figure just measured and write the partial JSON (a later failure or a
@@ -298,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 args.min_steps)
         print(f"CG {label} ...", file=sys.stderr, flush=True)
         mapping = villin if path == VILLIN else model.map(path)
-        row["cg"] = cg_ns_per_day(model, mapping, args.device, args.budget, args.min_steps)
+        row["cg"] = cg_ns_per_day(model, mapping, args.device, args.budget, args.min_steps,
+                                  overrides)
         if "allatom" in row:
             row["ratio"] = row["cg"]["ns_per_day"] / row["allatom"]["ns_per_day"]
         results["anchors"].append(row)
@@ -308,13 +307,15 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in args.sizes:
         print(f"beads {n} ...", file=sys.stderr, flush=True)
-        sec = plugin_latency(model, compact_chain(n), args.device, args.budget, args.min_steps)
+        sec = plugin_latency(model, compact_chain(n), args.device, args.budget, args.min_steps,
+                             overrides)
         results["bead_scaling"].append({"beads": n, "ms_per_step": sec * 1e3,
                                         "us_per_bead_step": sec * 1e6 / n})
         save(f"{n} beads: {sec * 1e3:.3f} ms/step")
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
-        sec = plugin_latency(model, [villin] * r, args.device, args.budget, args.min_steps)
+        sec = plugin_latency(model, [villin] * r, args.device, args.budget, args.min_steps,
+                             overrides)
         agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
         results["replica_scaling"].append({"replicas": r, "beads": villin.num_beads * r,
                                            "ms_per_step": sec * 1e3,
@@ -322,8 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                                            "aggregate_ns_per_day": agg})
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)
-    plug = plugin_latency(model, villin, args.device, args.budget, args.min_steps)
-    bare = bare_latency(model, villin, args.device, args.budget, args.min_steps)
+    plug = plugin_latency(model, villin, args.device, args.budget, args.min_steps, overrides)
+    bare = bare_latency(model, villin, args.device, args.budget, args.min_steps, overrides)
     results["overhead"] = {"beads": villin.num_beads, "plugin_ms": plug * 1e3,
                            "bare_module_ms": bare * 1e3, "overhead_ms": (plug - bare) * 1e3,
                            "overhead_fraction": (plug - bare) / bare}

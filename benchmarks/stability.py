@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                                        export_overrides=overrides)
         stab = [s for r in results.values() for s in r.stability]
         done = [s["steps_completed"] for s in stab]
-        row = {"overrides": {k: v for k, v in overrides.items()},
+        row = {"overrides": dict(overrides),
                "median_steps": float(np.median(done)), "min_steps": int(min(done)),
                "stable": int(sum(bool(s["stable"]) for s in stab)), "rollouts": len(stab),
                "wall_s": time.perf_counter() - t0}

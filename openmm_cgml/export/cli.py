@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 
@@ -36,7 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from openmm_cgml.models.config import refinement_ladder
     from openmm_cgml.pretrained import load_model
 
     model = load_model(args.checkpoint)
@@ -50,16 +50,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.refine_step_size is not None:
         kw["step_size"] = args.refine_step_size
     if args.refine_levels is not None or args.refine_sigma_max is not None:
-        cfg = model.network.config
-        levels = cfg.refine_levels if args.refine_levels is None else args.refine_levels
-        top = cfg.refine_sigma_max if args.refine_sigma_max is None else args.refine_sigma_max
-        if not 0 <= levels <= cfg.noise_levels:
-            raise ValueError(f"--refine-levels must be in 0..{cfg.noise_levels}")
-        if top and not cfg.sigma_min <= top <= cfg.sigma_max:
-            raise ValueError(f"--refine-sigma-max must lie in the trained range "
-                             f"[{cfg.sigma_min}, {cfg.sigma_max}] nm (or be 0)")
-        kw["sigmas"] = refinement_ladder(cfg.sigma_max, cfg.sigma_min, cfg.noise_levels,
-                                         levels, top)
+        # ModelConfig checks the overridden ladder (ValueError naming the bad field)
+        changes = {k: v for k, v in (("refine_levels", args.refine_levels),
+                                     ("refine_sigma_max", args.refine_sigma_max))
+                   if v is not None}
+        kw["sigmas"] = dataclasses.replace(model.network.config, **changes).refine_sigmas()
     module = model.export(mapping, path=args.output, device=args.device, **kw)
     if args.save_mapping:
         mapping.save(args.save_mapping)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from openmm_cgml.export.step import StepModule
+from openmm_cgml.models.config import geometric_sigmas, refinement_ladder
 from openmm_cgml.utils import atomic_path
 
 
@@ -60,8 +61,6 @@ def geometric_ladder(sigma_max: float, sigma_min: float, levels: int) -> list[fl
         return [float(sigma_min)]
     if not sigma_max >= sigma_min > 0:
         raise ValueError(f"need sigma_max >= sigma_min > 0, got {sigma_max}, {sigma_min}")
-    from openmm_cgml.models.config import geometric_sigmas
-
     return geometric_sigmas(sigma_max, sigma_min, levels)
 
 
@@ -98,8 +97,6 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
     sigmas = overrides.get("sigmas")
     if sigmas is None:
         if "refine_levels" in cfg:  # openmm_cgml.models.ModelConfig
-            from openmm_cgml.models.config import refinement_ladder
-
             sigmas = refinement_ladder(float(cfg["sigma_max"]), float(cfg["sigma_min"]),
                                        int(cfg["noise_levels"]), int(cfg["refine_levels"]),
                                        float(cfg.get("refine_sigma_max", 0.0)))

@@ -260,3 +260,26 @@ def test_real_cgmodel_export_runs_on_cuda_like_on_cpu(villin):
         ref = cpu(*args)
         out = gpu(*(a.cuda() for a in args)).cpu()
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_export_cli_refinement_ladder_overrides(tmp_path, capsys):
+    """cgml export --refine-levels/--refine-sigma-max: the ladder is ModelConfig's, and an
+    override outside the trained sigma range is refused with the field named."""
+    from openmm_cgml.cli import main
+    from openmm_cgml.models import save_checkpoint
+
+    net, _ = _tiny_cgmodel()
+    ckpt = save_checkpoint(net, tmp_path / "ckpt")
+    out = tmp_path / "m.pt"
+    pdb = os.path.join(os.path.dirname(app.__file__), "data", "test.pdb")
+    rc = main(["export", str(ckpt), "-s", pdb, "-o", str(out), "--refine-levels", "3",
+               "--refine-sigma-max", "0.4"])
+    assert rc == 0
+    module = load_step_module(out)
+    assert module.sigmas.tolist() == pytest.approx([0.4, 0.4 * 0.025 ** 0.5, 0.01], rel=1e-6)
+    assert module.noise_draws == 1 + 3 * 2
+    capsys.readouterr()
+    rc = main(["export", str(ckpt), "-s", pdb, "-o", str(tmp_path / "bad.pt"),
+               "--refine-sigma-max", "5"])
+    assert rc == 2 and "refine_sigma_max" in capsys.readouterr().err
+    assert not (tmp_path / "bad.pt").exists()
