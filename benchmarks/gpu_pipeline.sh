@@ -44,6 +44,16 @@ EVAL_JOBS="${EVAL_JOBS:-4}"     # paper_polymer variants evaluated at once (proc
 POLY_VARIANTS="${POLY_VARIANTS:-full equivariant k2}"  # polymer models trained side by side
 POLY_SET="${POLY_SET:-}"         # extra model settings for them, e.g. "refine_sigma_max=0.3 ..."
 EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
+# paper_polymer rows (default: every trained variant, and full's ablation rows)
+PAPER_VARIANTS="${PAPER_VARIANTS:-$(echo $POLY_VARIANTS | sed 's/full/full no_refinement langevin/' | tr ' ' ',')}"
+KEEP_TRAIN_STATE="${KEEP_TRAIN_STATE:-0}"  # 1: bring back full's optimizer state (to resume)
+SPEED="${SPEED:-1}"             # 0: skip the speed tables (speed.py, plugin overhead, reference)
+# PEP_AFTER_POLY=1: the peptide/protein reference runs start only after the polymer set is
+# done, beside the polymer training (MD processes time-share the GPU: run together they slow
+# the polymer set ~10x); the protein model then trains for PROT_TRAIN_S seconds
+PEP_AFTER_POLY="${PEP_AFTER_POLY:-0}"
+PEP_S="${PEP_S:-$GEN_S}"        # wall budget (s) of the peptide runs with PEP_AFTER_POLY=1
+PROT_TRAIN_S="${PROT_TRAIN_S:-$TRAIN_S}"
 log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
@@ -83,6 +93,7 @@ TRAIN_SEQS="${TRAIN_SEQS:-YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFT
 VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
 TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
 VILLIN="$($PY -c 'import openmm.app, os; print(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))')"
+PEP_PIDS=""
 protein_refs() {  # $1: wall budget (s); then sequences (the word villin: openmm's test.pdb)
   local cap="$1" i=0 s out
   shift
@@ -95,6 +106,7 @@ protein_refs() {  # $1: wall budget (s); then sequences (the word villin: openmm
     timeout -k 30 -s INT "$((cap + 90))" $PY -m openmm_cgml.cli generate "${src[@]}" --time "$PEP_TIME" \
       --equilibrate "$PEP_EQ" --stride 2ps --seed $((SEED + i)) --platform "$PLATFORM" --no-progress \
       --checkpoint-interval 60 --max-wall "$cap" -o "$out" >"$R/gen_pep_$(basename "$out" .h5).log" 2>&1 &
+    PEP_PIDS="$PEP_PIDS $!"
     i=$((i + 1))
   done
 }
@@ -124,13 +136,15 @@ if p.is_file():
         print("polymer data", {k: len(s[k]) for k in ("train", "val", "test")}, "frames", h["bead_positions"].shape)
 EOF
 }
-if [ "$PEPTIDES" = 1 ]; then
+if [ "$PEPTIDES" = 1 ] && [ "$PEP_AFTER_POLY" = 0 ]; then
   log "polymer production started; peptide/protein reference runs start now"
   protein_refs "$GEN_S" $TRAIN_SEQS $VAL_SEQS $TEST_SEQS villin
 fi
 wait
 tail -5 "$R/gen_polymer.log" >>"$R/pipeline.log"
-if [ "$PEPTIDES" = 1 ]; then
+if [ "$PEPTIDES" = 1 ] && [ "$PEP_AFTER_POLY" = 1 ]; then
+  :  # below, beside the polymer training
+elif [ "$PEPTIDES" = 1 ]; then
   write_peptide_splits
 elif [ "$PROT_EVAL" = 1 ]; then
   # held-out references only (no protein training): they run beside the polymer training
@@ -160,10 +174,17 @@ p.train_variant(sys.argv[1], Path("data/polymer"), Path("runs/paper_polymer"), p
 EOF
   TRAIN_PIDS="$TRAIN_PIDS $!"
 done
+if [ "$PEPTIDES" = 1 ] && [ "$PEP_AFTER_POLY" = 1 ]; then
+  log "peptide/protein reference runs (cap ${PEP_S}s) beside the polymer training"
+  protein_refs "$PEP_S" $TRAIN_SEQS $VAL_SEQS $TEST_SEQS villin
+  wait $PEP_PIDS
+  write_peptide_splits
+  log "protein training (cap ${PROT_TRAIN_S}s)"
+fi
 if [ "$PEPTIDES" = 1 ]; then
-  timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
+  timeout -k 30 -s INT "$((PROT_TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
     --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
-    --set train.device="$DEVICE" --set train.max_time_s="$TRAIN_S" $PROT_SET \
+    --set train.device="$DEVICE" --set train.max_time_s="$PROT_TRAIN_S" $PROT_SET \
     -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
   TRAIN_PIDS="$TRAIN_PIDS $!"
 fi
@@ -179,7 +200,12 @@ for v in $POLY_VARIANTS; do
 done
 [ -d runs/protein_residue/final ] && cp -r runs/protein_residue/final "$R/models/protein_residue"
 [ -d runs/protein_residue/best ] && cp -r runs/protein_residue/best "$R/models/protein_residue_best"
-rm -f "$R"/models/*/train_state.pt  # optimizer state: not needed to ship or evaluate a model
+# optimizer state: not needed to ship or evaluate a model (KEEP_TRAIN_STATE=1: full's stays,
+# so that a later session can resume its training)
+for f in "$R"/models/*/train_state.pt; do
+  [ "$KEEP_TRAIN_STATE" = 1 ] && [ "$f" = "$R/models/polymer_full/train_state.pt" ] && continue
+  rm -f "$f"
+done
 cp runs/protein_residue/metrics.csv "$R/models/protein_residue.metrics.csv" 2>/dev/null
 wait  # the held-out protein references (PEPTIDES=0), if any
 [ "$PEPTIDES" = 0 ] && [ "$PROT_EVAL" = 1 ] && write_peptide_splits
@@ -188,7 +214,7 @@ wait  # the held-out protein references (PEPTIDES=0), if any
 log "evaluation (cap ${EVAL_S}s)"
 timeout -k 30 -s INT "$EVAL_S" $PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer \
   --device "$DEVICE" $PAPER_ARGS --jobs "$EVAL_JOBS" \
-  --variants "$(echo $POLY_VARIANTS | sed 's/full/full no_refinement/' | tr ' ' ',')" \
+  --variants "$PAPER_VARIANTS" \
   --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
   >"$R/paper_polymer.log" 2>&1 &
 PM="runs/protein_residue/final"; [ -d "$PM" ] || PM="$PROT_MODEL"
@@ -205,6 +231,7 @@ for f in runs/paper_polymer/eval/*; do  # reports + plots (not the rollouts)
 done
 cp runs/paper_polymer/parts/*.log "$R/paper_polymer_eval/" 2>/dev/null
 tail -12 "$R/paper_polymer.log" | tee -a "$R/pipeline.log"
+if [ "$SPEED" = 1 ]; then
 log "speed table"
 $PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
   --json "$R/speed_$DEVICE.json" >"$R/speed_$DEVICE.log" 2>&1
@@ -219,6 +246,7 @@ fi
 log "reference MD speed"
 $PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
   --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1
+fi
 if [ -n "${PACK_DIR:-}" ]; then
   # results as <= 15 MB pieces (the device tool brings back at most 8 files of 16 MiB):
   #   cat results.tgz.* | tar xzf -

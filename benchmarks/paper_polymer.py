@@ -12,9 +12,12 @@ training, see ``openmm_cgml.reference.polymer``) are compared with the chain's r
   (reference: all test chains in one OpenMM System; CG: all test chains in one batched
   TorchScript step module). CG cost per step = timed calls of the exported module.
 
-Variants (rows): ``full`` (plain GNN, k frames, score refinement), ``no_refinement`` (the same
-weights with the Langevin refinement off), ``equivariant`` (PaiNN-style GNN, k frames) and
-``k2`` (plain GNN with the minimal history, k = 2 frames = one velocity).
+Variants (rows): ``full`` (plain GNN, k frames, score refinement with the preset's sampler:
+DDIM down a ladder from 0.6 nm), ``no_refinement`` (the same weights, refinement off),
+``langevin`` (the same weights, the method's annealed-Langevin refinement: 5 levels x 3 steps
+from 0.2 nm), ``ancestral`` (the same weights, reverse-SDE sampler on the preset's ladder),
+``equivariant`` (PaiNN-style GNN, k frames) and ``k2`` (plain GNN with the minimal history,
+k = 2 frames = one velocity).
 Published figures (plain GNN, 10^5-step rollouts): r^2 = 0.90 (Rg), 0.48 (relaxation time).
 
     python benchmarks/paper_polymer.py --quick                  # CPU, a few minutes
@@ -77,9 +80,10 @@ QUICK = {
         "num_rbf": 8,
         "avg_neighbors": 8.0,
         "noise_levels": 8,
-        "refine_levels": 2,
+        "refine_levels": 3,
         "refine_steps": 2,
-        "refine_sigma_max": 0.2,
+        "refine_sigma_max": 0.6,
+        "refine_sampler": "ddim",
         "input_noise_max": 2.0,
         "input_noise_min": 0.2,
     },
@@ -126,23 +130,27 @@ FULL = {
         "num_rbf": 16,
         "avg_neighbors": 12.0,
         "noise_levels": 20,
-        # 5 levels x 3 Langevin steps: 16 network calls per model step (the authors used ~10
-        # steps per level; 3 keep rollouts of every test chain affordable on one GPU), from
-        # 0.2 nm (a quarter of the 0.75 nm RMS bead displacement per 5 tau step) down to
-        # sigma_min; inputs noised with 0.2-2 x that displacement. Both measured on CPU
-        # (benchmarks/results/stability_cpu_2026-12-02.md): median steps before a blow-up
-        # 26 with the authors' settings (0.01-0.1 input noise, smallest levels) -> 152.
-        "refine_levels": 5,
-        "refine_steps": 3,
-        "refine_sigma_max": 0.2,
+        # DDIM (deterministic diffusion sampler) down 8 levels from 0.6 nm (the spread of the
+        # sampled positions: the RMS bead displacement per 5 tau step is 0.75 nm) to
+        # sigma_min: 9 network calls per model step; inputs noised with 0.2-2 x that
+        # displacement. Measured on CPU (benchmarks/results/stability_cpu_2026-12-02.md):
+        # median steps before a blow-up 26 with the authors' settings (0.01-0.1 input noise,
+        # Langevin on the smallest levels), 152 with Langevin from 0.2 nm, and no blow-up in
+        # 200 steps (10/10 rollouts) with this DDIM ladder.
+        "refine_levels": 8,
+        "refine_steps": 1,
+        "refine_sigma_max": 0.6,
+        "refine_sampler": "ddim",
         "input_noise_max": 2.0,
         "input_noise_min": 0.2,
     },
     "train": {
         "max_steps": 50_000,
-        "batch_size": 64,  # ~120 beads per chain: 64 windows keep the GPU busy
-        "lr": 3e-4,
-        "warmup_steps": 1000,
+        # ~120 beads per chain; a step is launch-bound on an H200, so 128 windows cost about
+        # what 64 do
+        "batch_size": 128,
+        "lr": 5e-4,
+        "warmup_steps": 500,
         "device": "auto",
         "amp": True,
         "log_every": 50,
@@ -207,6 +215,33 @@ VARIANTS = {
     "equivariant": {"family": "equivariant"},
     "k2": {"family": "plain", "history_length": 2},
 }
+
+#: table rows that reuse the weights of ``full`` with other inference settings:
+#: (weights, the ModelConfig changes applied at export)
+ABLATIONS = {
+    "no_refinement": ("full", {"refine_levels": 0}),
+    # the method's own refinement: annealed Langevin, 5 levels x 3 steps from 0.2 nm
+    "langevin": ("full", {"refine_sampler": "langevin", "refine_sigma_max": 0.2,
+                          "refine_levels": 5, "refine_steps": 3}),
+    "ancestral": ("full", {"refine_sampler": "ancestral"}),
+}
+
+
+def row_weights(row: str) -> str:
+    """The trained variant whose weights the table row ``row`` uses."""
+    return ABLATIONS[row][0] if row in ABLATIONS else row
+
+
+def row_overrides(row: str, model: Any) -> dict[str, Any]:
+    """Export overrides of the table row ``row`` for the loaded ``model`` (its config's
+    ladder with the row's changes, checked by ModelConfig)."""
+    if row not in ABLATIONS:
+        return {}
+    import dataclasses
+
+    cfg = dataclasses.replace(model.config, **ABLATIONS[row][1])
+    return {"sigmas": cfg.refine_sigmas(), "sampler": cfg.refine_sampler,
+            "steps_per_level": cfg.refine_steps}
 
 
 def train_variant(
@@ -389,9 +424,9 @@ def evaluate_variant(
     (their length in Rg^2 relaxation times)."""
     from openmm_cgml.models import load_checkpoint
 
-    base = "full" if v == "no_refinement" else v
+    base = row_weights(v)
     model = load_checkpoint(ckpts[base], map_location=args.device)
-    overrides = {"sigmas": []} if v == "no_refinement" else {}
+    overrides = row_overrides(v, model)
     print(
         f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
         flush=True,
@@ -545,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--variants",
         default="full,no_refinement,equivariant,k2",
-        help="comma-separated rows (full, no_refinement, equivariant, k2)",
+        help="comma-separated rows (full, no_refinement, langevin, ancestral, equivariant, k2)",
     )
     ap.add_argument(
         "--jobs",
@@ -573,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     replicas = args.replicas or preset["replicas"]
     rec = args.record_interval or preset["record_interval"]
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = sorted(set(variants) - {"full", "no_refinement", *VARIANTS})
+    unknown = sorted(set(variants) - {*ABLATIONS, *VARIANTS})
     if unknown:
         raise SystemExit(f"unknown variants {unknown}")
     t_start = time.perf_counter()
@@ -589,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ckpts: dict[str, Path] = {}
     for v in variants:
-        base = "full" if v == "no_refinement" else v
+        base = row_weights(v)
         if base not in ckpts:
             ckpts[base] = train_variant(
                 base, data, work, preset, args.seed, args.train_steps, args.device
@@ -684,10 +719,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         publish()
         for v in variants:
-            base = "full" if v == "no_refinement" else v
+            base = row_weights(v)
             if base not in speed_models:
                 speed_models[base] = load_checkpoint(ckpts[base], map_location=args.device)
-            overrides = {"sigmas": []} if v == "no_refinement" else {}
+            overrides = row_overrides(v, speed_models[base])
             speed = cg_speed(
                 speed_models[base],
                 reference,

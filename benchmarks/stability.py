@@ -34,7 +34,7 @@ if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the so
 from openmm_cgml.evaluation import load_trajectories, resolve_files, rollout_molecules  # noqa: E402
 from openmm_cgml.export import export_step_module  # noqa: E402
 from openmm_cgml.export.checkpoint import load_checkpoint  # noqa: E402
-from openmm_cgml.models.config import geometric_sigmas  # noqa: E402
+from openmm_cgml.models.config import SAMPLERS, geometric_sigmas  # noqa: E402
 from openmm_cgml.reference.storage import TrajectoryFile  # noqa: E402
 from openmm_cgml.utils import atomic_write, seed_everything  # noqa: E402
 
@@ -45,13 +45,21 @@ def ladder_overrides(spec: str, sigma_min: float) -> dict[str, Any]:
         return {"sigmas": []}
     if spec == "model":
         return {}
+    sampler, _, ladder = spec.rpartition(":")
     try:
-        top, levels, steps = spec.split("x")
-        return {"sigmas": geometric_sigmas(float(top), sigma_min, int(levels)),
-                "steps_per_level": int(steps)}
+        parts = ladder.split("x")
+        if len(parts) not in (2, 3) or sampler not in ("", *SAMPLERS):
+            raise ValueError
+        out: dict[str, Any] = {"sigmas": geometric_sigmas(float(parts[0]), sigma_min,
+                                                          int(parts[1])),
+                               "steps_per_level": int(parts[2]) if len(parts) == 3 else 1}
     except ValueError:
-        raise SystemExit(f"--ladders: {spec!r} is not none, model or TOPxLEVELSxSTEPS "
-                         "(e.g. 0.3x5x3)") from None
+        raise SystemExit(f"--ladders: {spec!r} is not none, model or "
+                         f"[SAMPLER:]TOPxLEVELS[xSTEPS] with SAMPLER one of {', '.join(SAMPLERS)} "
+                         "(e.g. 0.3x5x3, ddim:0.5x8)") from None
+    if sampler:
+        out["sampler"] = sampler
+    return out
 
 
 def one_step_errors(model: Any, reference: dict[str, Any], max_frames: int = 40
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     e = out["one_step_rms_nm"]
     print(f"one-step RMS error (nm): model mean {e['model_mean']:.3f}, stay put "
           f"{e['stay']:.3f}, constant velocity {e['constant_velocity']:.3f}", flush=True)
-    print(f"{'ladder':<12}{'median steps':>14}{'min':>6}{'stable':>9}{'wall s':>8}", flush=True)
+    print(f"{'ladder':<16}{'median steps':>14}{'min':>6}{'stable':>9}{'wall s':>8}", flush=True)
     for spec in [s.strip() for s in args.ladders.split(",") if s.strip()]:
         overrides = ladder_overrides(spec, cfg.sigma_min)
         t0 = time.perf_counter()
@@ -123,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                "stable": int(sum(bool(s["stable"]) for s in stab)), "rollouts": len(stab),
                "wall_s": time.perf_counter() - t0}
         out["ladders"][spec] = row
-        print(f"{spec:<12}{row['median_steps']:>14.1f}{row['min_steps']:>6}"
+        print(f"{spec:<16}{row['median_steps']:>14.1f}{row['min_steps']:>6}"
               f"{row['stable']:>5}/{row['rollouts']:<3}{row['wall_s']:>8.0f}", flush=True)
         if args.json:
             atomic_write(args.json, json.dumps(out, indent=2) + "\n")

@@ -21,6 +21,8 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
+    from openmm_cgml.export.options import add_refinement_arguments
+
     p = subparsers.add_parser(
         "evaluate",
         help="compare CG rollouts with reference MD (Rg, relaxation times, collisions, FES)",
@@ -77,6 +79,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="switch the score-network refinement off (ablation)",
     )
+    add_refinement_arguments(p)
     p.add_argument(
         "--eager",
         action="store_true",
@@ -160,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.model:
         from openmm_cgml.export.checkpoint import load_checkpoint
+        from openmm_cgml.export.options import refinement_overrides
 
         model = load_checkpoint(args.model, device=args.device)
         info["model"] = str(args.model)
@@ -171,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
             "device": args.device,
             "chunk_steps": args.chunk_steps,
             "max_bond_factor": args.max_bond_factor,
-            "export_overrides": {"sigmas": []} if args.no_refinement else {},
+            "export_overrides": {"sigmas": []} if args.no_refinement
+            else refinement_overrides(model.config, args),
             "script": not args.eager,
             "progress": not args.no_progress,
         }

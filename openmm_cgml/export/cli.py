@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from openmm_cgml.export.options import add_refinement_arguments
+
     p = subparsers.add_parser(
         "export",
         help="export a trained model, specialised to one structure, as a TorchScript step module",
@@ -22,21 +23,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mapping", default=None,
                    help="bead mapping scheme (default: the one the model was trained with)")
     p.add_argument("--device", default="cpu", help="device of the module's weights (cpu)")
-    p.add_argument("--refine-levels", type=int, default=None,
-                   help="override: number of refinement ladder levels (0 = no refinement)")
-    p.add_argument("--refine-sigma-max", type=float, default=None,
-                   help="override: top of the refinement ladder (nm; 0 = the smallest "
-                        "training levels)")
-    p.add_argument("--refine-steps", type=int, default=None,
-                   help="override: Langevin steps per refinement level")
-    p.add_argument("--refine-step-size", type=float, default=None,
-                   help="override: Langevin step size at the smallest level (nm^2)")
+    add_refinement_arguments(p)
     p.add_argument("--save-mapping", default=None,
                    help="also write the BeadMapping JSON here (bead order of the module)")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from openmm_cgml.export.options import refinement_overrides
     from openmm_cgml.pretrained import load_model
 
     model = load_model(args.checkpoint)
@@ -44,17 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.mapping:
         overrides["scheme"] = args.mapping
     mapping = model.map(args.structure, **overrides)
-    kw: dict = {}
-    if args.refine_steps is not None:
-        kw["steps_per_level"] = args.refine_steps
-    if args.refine_step_size is not None:
-        kw["step_size"] = args.refine_step_size
-    if args.refine_levels is not None or args.refine_sigma_max is not None:
-        # ModelConfig checks the overridden ladder (ValueError naming the bad field)
-        changes = {k: v for k, v in (("refine_levels", args.refine_levels),
-                                     ("refine_sigma_max", args.refine_sigma_max))
-                   if v is not None}
-        kw["sigmas"] = dataclasses.replace(model.network.config, **changes).refine_sigmas()
+    kw = refinement_overrides(model.network.config, args)
     module = model.export(mapping, path=args.output, device=args.device, **kw)
     if args.save_mapping:
         mapping.save(args.save_mapping)

@@ -26,7 +26,8 @@ class InferenceSettings:
     ``timestep_ps``: model time step dt (ps); ``history_length``: k;
     ``sigmas``: refinement noise ladder, decreasing (nm); ``steps_per_level``: Langevin steps
     per level; ``step_size``: Langevin step at the smallest level (nm^2);
-    ``score_is_scaled``: the score net returns ``sigma * grad log p``.
+    ``score_is_scaled``: the score net returns ``sigma * grad log p``;
+    ``sampler``: "langevin", "ddim" or "ancestral" (:mod:`openmm_cgml.export.step`).
     """
 
     timestep_ps: float
@@ -36,10 +37,12 @@ class InferenceSettings:
     step_size: float
     noise_scale: float = 1.0
     score_is_scaled: bool = False
+    sampler: str = "langevin"
 
     @property
     def noise_draws(self) -> int:
-        return 1 + len(self.sigmas) * (self.steps_per_level if self.sigmas else 0)
+        per_level = self.steps_per_level if self.sampler == "langevin" else 1
+        return 1 + len(self.sigmas) * (per_level if self.sigmas else 0)
 
 
 def _config_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -106,8 +109,9 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
     step_size = pick("step_size", "refine_step_size", "step_size", default=1e-5)
     noise_scale = pick("noise_scale", "refine_noise", "noise_scale", default=1.0)
     scaled = pick("score_is_scaled", "score_is_scaled", default=False)
+    sampler = pick("sampler", "refine_sampler", "sampler", default="langevin")
     return InferenceSettings(float(timestep), int(k), [float(s) for s in sigmas], int(steps),
-                             float(step_size), float(noise_scale), bool(scaled))
+                             float(step_size), float(noise_scale), bool(scaled), str(sampler))
 
 
 @contextlib.contextmanager
@@ -195,7 +199,7 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
     return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
-                      settings.score_is_scaled)
+                      settings.score_is_scaled, settings.sampler)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -207,7 +211,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        steps_per_level: int | None = None,
                        step_size: float | None = None,
                        noise_scale: float | None = None,
-                       score_is_scaled: bool | None = None) -> torch.jit.ScriptModule:
+                       score_is_scaled: bool | None = None,
+                       sampler: str | None = None) -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -218,8 +223,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
         path: if given, also save the module there (``torch.jit.save``, written atomically).
         device: where the buffers and weights live ("cpu" or "cuda").
         timestep_ps, history_length, sigmas (nm, decreasing), steps_per_level, step_size (nm^2),
-            noise_scale, score_is_scaled: override the values stored in the model's config
-            (default ladder: the ``refine_levels`` smallest sigmas of the training ladder).
+            noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"): override
+            the values stored in the model's config (default ladder: ``refine_sigmas``).
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
@@ -229,7 +234,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
     step = build_step_module(model, mapping, device=device, timestep_ps=timestep_ps,
                              history_length=history_length, sigmas=sigmas,
                              steps_per_level=steps_per_level, step_size=step_size,
-                             noise_scale=noise_scale, score_is_scaled=score_is_scaled)
+                             noise_scale=noise_scale, score_is_scaled=score_is_scaled,
+                             sampler=sampler)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

@@ -26,6 +26,17 @@ What one step does (``dt`` = ``timestep_ps``):
 
    using the remaining draws ``noise[1:]`` in order, so ``M = 1 + L * steps_per_level``.
 
+   Or (``sampler``) one step per level of a diffusion sampler that treats the candidate as the
+   next frame blurred by noise ``sigma_1`` and walks it down the ladder to ``sigma = 0``
+   (``sigma_{L+1} = 0``; denoised estimate ``x0 = x + sigma_l^2 * grad_log_p(x; sigma_l)``):
+
+   - ``"ddim"`` (deterministic, eta = 0): ``x <- x0 + sigma_{l+1} / sigma_l * (x - x0)``;
+     the last level returns the denoised estimate;
+   - ``"ancestral"`` (reverse-SDE Euler step, variance exploding):
+     ``x <- x + d * grad_log_p + sqrt(d) * noise[j]`` with ``d = sigma_l^2 - sigma_{l+1}^2``.
+
+   Both use ``M = 1 + L`` draws (``"ddim"`` leaves them unused).
+
 The module keeps the bead embeddings (computed once from the fine graph at export time),
 the CG bonds, the bead masses and the ladder as buffers; it is a pure function of its
 inputs. The neighbour search lives in the model's ``dynamics``/``score`` (plain torch).
@@ -39,6 +50,7 @@ from collections.abc import Sequence
 import torch
 
 from openmm_cgml.export.geometry import finite_difference_velocity
+from openmm_cgml.models.config import SAMPLERS
 
 
 class StepModule(torch.nn.Module):
@@ -60,6 +72,8 @@ class StepModule(torch.nn.Module):
             score ascent; the draws are consumed either way, so M is unchanged).
         score_is_scaled: True when ``model.score`` returns ``sigma * grad log p``
             (dimensionless) instead of ``grad log p`` (nm^-1).
+        sampler: ``"langevin"`` (annealed Langevin, the default), ``"ddim"`` or
+            ``"ancestral"`` (one step per level, see the module docstring).
     """
 
     def __init__(
@@ -76,6 +90,7 @@ class StepModule(torch.nn.Module):
         step_size: float,
         noise_scale: float = 1.0,
         score_is_scaled: bool = False,
+        sampler: str = "langevin",
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -90,6 +105,10 @@ class StepModule(torch.nn.Module):
         sig = [float(s) for s in sigmas]
         if any(s <= 0 for s in sig) or any(a < b for a, b in zip(sig, sig[1:], strict=False)):
             raise ValueError(f"the noise ladder must be positive and decreasing, got {sig}")
+        if sampler not in SAMPLERS:
+            raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+        if sampler != "langevin":
+            steps_per_level = 1
         if sig and steps_per_level < 1:
             raise ValueError("steps_per_level must be >= 1 when a noise ladder is given")
         dtype = bead_embeddings.dtype
@@ -108,6 +127,9 @@ class StepModule(torch.nn.Module):
                                                     device=device))
         self.register_buffer("noise_scales", torch.tensor(
             [noise_scale * math.sqrt(a) for a in alphas], dtype=dtype, device=device))
+        # the next lower level of each level (0 after the last) for the diffusion samplers
+        self.register_buffer("next_sigmas", torch.tensor(sig[1:] + [0.0] if sig else [],
+                                                         dtype=dtype, device=device))
         # Contract attributes: plain module attributes (not Final constants) so that
         # C++ can read them with module.attr("...").
         self.history_length: int = int(history_length)
@@ -116,6 +138,8 @@ class StepModule(torch.nn.Module):
         self.steps_per_level: int = int(steps_per_level) if sig else 0
         self.noise_draws: int = 1 + len(sig) * self.steps_per_level
         self.score_is_scaled: bool = bool(score_is_scaled)
+        self.sampler: str = sampler
+        self.sampler_code: int = SAMPLERS.index(sampler)
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
         # read by the plugin: the dtype it feeds the module with
         self.precision: str = "float64" if dtype == torch.float64 else "float32"
@@ -167,6 +191,15 @@ class StepModule(torch.nn.Module):
                 s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch, cell)
                 if self.score_is_scaled:
                     s = s / sigma
-                x = x + alpha * s + scale * eps[j]
+                if self.sampler_code == 0:
+                    x = x + alpha * s + scale * eps[j]
+                else:
+                    nxt = self.next_sigmas[level]
+                    var = sigma * sigma - nxt * nxt
+                    if self.sampler_code == 1:
+                        x0 = x + sigma * sigma * s
+                        x = x0 + (nxt / sigma) * (x - x0)
+                    else:
+                        x = x + var * s + torch.sqrt(var) * eps[j]
                 j += 1
         return x.to(out_dtype)

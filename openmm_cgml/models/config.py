@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 FAMILIES = ("plain", "equivariant")
+#: refinement samplers (``ModelConfig.refine_sampler``); index = the step module's sampler_code
+SAMPLERS = ("langevin", "ddim", "ancestral")
 
 
 def coerce_numbers(obj: Any, where: str) -> None:
@@ -91,6 +93,10 @@ class ModelConfig:
         refine_sigma_max: top of the refinement ladder (nm): ``refine_levels`` geometric levels
             from it down to ``sigma_min``; it should match the spread of the sampled positions
             (std * dt^2). 0 = the ``refine_levels`` smallest sigmas of the training ladder.
+        refine_sampler: how the refinement walks its ladder: ``"langevin"`` (annealed
+            Langevin, ``refine_steps`` steps per level, the method's original), ``"ddim"``
+            (deterministic diffusion sampler, one score call per level) or ``"ancestral"``
+            (reverse-SDE sampler, one call per level); see ``openmm_cgml.export.step``.
         refine_steps: Langevin steps per refinement level.
         refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
@@ -119,6 +125,7 @@ class ModelConfig:
     noise_levels: int = 20
     refine_levels: int = 5
     refine_sigma_max: float = 0.0
+    refine_sampler: str = "langevin"
     refine_steps: int = 10
     refine_step_size: float = 1e-5
     refine_noise: float = 1.0
@@ -150,6 +157,8 @@ class ModelConfig:
 
         if self.family not in FAMILIES:
             bad("family", f"must be one of {FAMILIES}")
+        if self.refine_sampler not in SAMPLERS:
+            bad("refine_sampler", f"must be one of {SAMPLERS}")
         if self.pool not in ("mass", "mean"):
             bad("pool", "must be 'mass' or 'mean'")
         for name in ("hidden", "layers", "score_layers", "history_length", "num_rbf",
@@ -184,8 +193,10 @@ class ModelConfig:
 
     @property
     def noise_draws(self) -> int:
-        """Standard-normal draws [M, N, 3] one model step consumes: 1 + levels * steps."""
-        return 1 + self.refine_levels * self.refine_steps
+        """Standard-normal draws [M, N, 3] one model step consumes: 1 + levels * steps
+        (steps = 1 for the diffusion samplers)."""
+        per_level = self.refine_steps if self.refine_sampler == "langevin" else 1
+        return 1 + self.refine_levels * per_level
 
     def sigmas(self) -> list[float]:
         """The geometric noise ladder of training, largest first (nm)."""

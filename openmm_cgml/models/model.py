@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from openmm_cgml.datasets.graph import GraphBatch
-from openmm_cgml.models.config import ModelConfig
+from openmm_cgml.models.config import SAMPLERS, ModelConfig
 from openmm_cgml.models.graph_ops import minimum_image, scatter_mean, scatter_sum
 from openmm_cgml.models.layers import MLP
 from openmm_cgml.models.networks import (
@@ -60,6 +60,7 @@ class CGModel(nn.Module):
         self.refine_steps = int(config.refine_steps)
         self.refine_step_size = float(config.refine_step_size)
         self.refine_noise = float(config.refine_noise)
+        self.sampler_code = SAMPLERS.index(config.refine_sampler)
         self.embedding = EmbeddingNet(h, config.embed_layers, config.element_vocab,
                                       config.residue_vocab, config.role_vocab,
                                       config.bond_vocab, config.pool)
@@ -162,17 +163,32 @@ class CGModel(nn.Module):
     @torch.jit.export
     def refine(self, x: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
                box: Tensor, noise: Tensor) -> Tensor:
-        """Annealed Langevin refinement over the refinement ladder (``refine_sigmas``).
+        """Walk the candidate ``x`` [N, 3] nm down the refinement ladder (``refine_sigmas``).
 
+        ``refine_sampler`` "langevin": annealed Langevin,
         ``x <- x + a/2 * score + refine_noise * sqrt(a) * z`` with
-        ``a = refine_step_size * (sigma / sigma_last)^2``, ``refine_steps`` steps per level;
-        ``noise`` [levels * steps, N, 3] supplies the standard-normal draws z.
+        ``a = refine_step_size * (sigma / sigma_last)^2``, ``refine_steps`` steps per level.
+        "ddim" / "ancestral": one diffusion-sampler step per level down to sigma = 0, the same
+        maths as ``openmm_cgml.export.step``. ``noise`` [draws, N, 3] supplies the
+        standard-normal draws z in order.
         """
         total = self.refine_sigmas.shape[0]
         sigma_min = self.refine_sigmas[total - 1]
         draw = 0
         for lev in range(total):
             sigma = self.refine_sigmas[lev].to(x.dtype)
+            if self.sampler_code != 0:
+                nxt = self.refine_sigmas[lev + 1].to(x.dtype) if lev + 1 < total \
+                    else torch.zeros_like(sigma)
+                s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
+                if self.sampler_code == 1:
+                    x0 = x + sigma * sigma * s
+                    x = x0 + (nxt / sigma) * (x - x0)
+                else:
+                    var = sigma * sigma - nxt * nxt
+                    x = x + var * s + torch.sqrt(var) * noise[draw]
+                draw += 1
+                continue
             alpha = self.refine_step_size * (sigma / sigma_min) ** 2
             for _ in range(self.refine_steps):
                 s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
@@ -197,7 +213,7 @@ class CGModel(nn.Module):
         dt = self.dt.to(history.dtype)
         v = minimum_image(history[-1] - history[-2], box) / dt
         x = history[-1] + (v + acc * dt) * dt
-        if self.refine_levels > 0 and self.refine_steps > 0:
+        if self.refine_levels > 0 and (self.sampler_code != 0 or self.refine_steps > 0):
             x = self.refine(x, latent, history, cg_bonds, batch, box, noise[1:])
         return x
 

@@ -112,6 +112,34 @@ def test_langevin_refinement_uses_noise_in_order(villin, model):
     torch.testing.assert_close(det(h, noise, zeros, box), det(h, other, zeros, box))
 
 
+class _PointMassScore(HarmonicLangevinModel):
+    """Score of a point mass at the current positions blurred by sigma:
+    ``-(x - history[-1]) / sigma^2`` (nm^-1), so the diffusion samplers have closed forms."""
+
+    def score(self, x: torch.Tensor, sigma: torch.Tensor, latent: torch.Tensor,
+              history: torch.Tensor, cg_bonds: torch.Tensor, batch: torch.Tensor,
+              box: torch.Tensor) -> torch.Tensor:
+        return -(x - history[-1]) / (sigma * sigma)
+
+
+def test_diffusion_samplers_against_closed_forms(villin):
+    """DDIM walks any candidate exactly onto the point mass; the ancestral sampler lands
+    at ``mu + sigma_L * z_L`` (its last draw); both use one draw per level."""
+    net = _PointMassScore(history_length=3).double()
+    sigmas = [0.5, 0.1, 0.02]
+    h = _history(villin, 3, seed=4)
+    noise = torch.randn(4, 35, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    zeros, box = torch.zeros(35, 3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
+    ddim = export_step_module(net, villin, sigmas=sigmas, sampler="ddim", steps_per_level=5)
+    assert ddim.noise_draws == 1 + len(sigmas) and ddim.steps_per_level == 1
+    torch.testing.assert_close(ddim(h, noise, zeros, box), h[-1], rtol=0, atol=1e-12)
+    anc = export_step_module(net, villin, sigmas=sigmas, sampler="ancestral")
+    torch.testing.assert_close(anc(h, noise, zeros, box), h[-1] + 0.02 * noise[3],
+                               rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        export_step_module(net, villin, sigmas=sigmas, sampler="euler")
+
+
 def test_periodic_images_do_not_change_the_step(villin, model):
     """Wrapping a bead by a box vector in the history shifts its output by that vector."""
     module = export_step_module(model, villin, sigmas=[0.02], steps_per_level=1, step_size=1e-6)
@@ -188,33 +216,36 @@ def test_inference_settings_from_model_config():
     assert inference_settings(Holder(), sigmas=[]).noise_draws == 1
 
 
-def _tiny_cgmodel(refine_sigma_max: float = 0.0):
+def _tiny_cgmodel(refine_sigma_max: float = 0.0, sampler: str = "langevin"):
     """A small untrained CGModel (seeded) and its config."""
     from openmm_cgml.models import CGModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
                       noise_levels=4, refine_levels=2, refine_steps=2,
-                      refine_sigma_max=refine_sigma_max)
+                      refine_sigma_max=refine_sigma_max, refine_sampler=sampler)
     net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
                         "displacement_rms": 0.2})
     return net, cfg
 
 
-@pytest.mark.parametrize("refine_sigma_max", [0.0, 0.5])
-def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max):
+@pytest.mark.parametrize("refine_sigma_max,sampler", [(0.0, "langevin"), (0.5, "langevin"),
+                                                      (0.5, "ddim"), (0.5, "ancestral")])
+def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max, sampler):
     """With the model's own refinement settings the export equals CGModel.step (both
-    refinement ladders: the smallest training levels, and one from refine_sigma_max)."""
+    refinement ladders: the smallest training levels, and one from refine_sigma_max; all
+    three samplers)."""
     from openmm_cgml.export import fine_graph_tensors
 
-    net, cfg = _tiny_cgmodel(refine_sigma_max)
+    net, cfg = _tiny_cgmodel(refine_sigma_max, sampler)
     module = export_step_module(net, villin)
     expected = cfg.sigmas()[-2:] if refine_sigma_max == 0 else [0.5, 0.01]
     assert module.sigmas.tolist() == pytest.approx(expected, rel=1e-6)
-    assert module.noise_draws == cfg.noise_draws == 5
+    draws = 5 if sampler == "langevin" else 3
+    assert module.noise_draws == cfg.noise_draws == draws and module.sampler == sampler
     assert module.timestep_ps == 10.0 and module.history_length == 3
     h = _history(villin, 3, dtype=torch.float32)
-    noise = torch.randn(5, 35, 3, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(draws, 35, 3, generator=torch.Generator().manual_seed(1))
     force = torch.randn(35, 3, generator=torch.Generator().manual_seed(2))
     box = torch.zeros(3, 3)
     g = fine_graph_tensors([villin])
@@ -278,6 +309,10 @@ def test_export_cli_refinement_ladder_overrides(tmp_path, capsys):
     module = load_step_module(out)
     assert module.sigmas.tolist() == pytest.approx([0.4, 0.4 * 0.025 ** 0.5, 0.01], rel=1e-6)
     assert module.noise_draws == 1 + 3 * 2
+    rc = main(["export", str(ckpt), "-s", pdb, "-o", str(out), "--sampler", "ddim"])
+    assert rc == 0
+    module = load_step_module(out)
+    assert module.sampler == "ddim" and module.noise_draws == 1 + 2
     capsys.readouterr()
     rc = main(["export", str(ckpt), "-s", pdb, "-o", str(tmp_path / "bad.pt"),
                "--refine-sigma-max", "5"])

@@ -178,6 +178,10 @@ def test_config_validation_messages():
         ModelConfig(sigma_max=1.0, refine_sigma_max=2.0)
     with pytest.raises(ValueError, match="refine_sigma_max"):
         ModelConfig(refine_sigma_max=-1.0)
+    with pytest.raises(ValueError, match="refine_sampler"):
+        ModelConfig(refine_sampler="euler")
+    assert ModelConfig(refine_levels=4, refine_steps=10).noise_draws == 41
+    assert ModelConfig(refine_levels=4, refine_steps=10, refine_sampler="ddim").noise_draws == 5
     assert math.isclose(ModelConfig.from_dict(cfg.to_dict()).sigma_min, 0.01)
     assert ModelConfig(min_std="1e-3").min_std == 1e-3  # YAML 1.1 reads 1e-3 as a string
     with pytest.raises(ValueError, match="hidden"):
