@@ -279,13 +279,14 @@ _CUDA = torch.cuda.is_available()
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not _CUDA, reason="needs torch with CUDA")
-def test_real_cgmodel_export_runs_on_cuda_like_on_cpu(villin):
+@pytest.mark.parametrize("sampler", ["langevin", "ddim"])
+def test_real_cgmodel_export_runs_on_cuda_like_on_cpu(villin, sampler):
     """A real CGModel exported to CUDA gives the CPU export's step (float tolerance)."""
-    net, _ = _tiny_cgmodel()
+    net, _ = _tiny_cgmodel(0.5, sampler)
     cpu = export_step_module(net, villin)
     gpu = export_step_module(net, villin, device="cuda")
     h = _history(villin, 3, dtype=torch.float32)
-    noise = torch.randn(5, 35, 3, generator=torch.Generator().manual_seed(1))
+    noise = torch.randn(cpu.noise_draws, 35, 3, generator=torch.Generator().manual_seed(1))
     args = (h, noise, torch.zeros(35, 3), torch.zeros(3, 3))
     with torch.jit.optimized_execution(False):
         ref = cpu(*args)
