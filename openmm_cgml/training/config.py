@@ -80,9 +80,10 @@ class OptimConfig:
         rollout_steps, rollout_molecules: short validation rollouts (0 = off).
         collision_nm: non-bonded bead distance counted as a collision in rollouts.
         max_time_s: wall-clock budget of one ``fit`` in seconds (0 = none). At every log
-            step the measured step rate re-plans the run: ``max_steps`` is lowered (never
-            raised) so that training ends within the budget, with the learning-rate schedule
-            decaying over the shortened run and the ``final`` checkpoint written as usual.
+            step the step rate of the last few log intervals re-plans the run: ``max_steps``
+            is set (never above the requested value) so that training ends within the
+            budget, with the learning-rate schedule decaying over the planned run and the
+            ``final`` checkpoint written as usual.
     """
 
     max_steps: int = 1000

@@ -267,13 +267,16 @@ class Trainer:
                            f"windows from {len(self.train_set.files)} files, dt = "
                            f"{self.train_set.dt:g} ps, {self.env.world_size} process(es) on "
                            f"{self.env.device}; output in {self.out}")
-        target = t.max_steps if stop_after is None else min(t.max_steps, self.step + stop_after)
+        stop = None if stop_after is None else self.step + stop_after
+        requested = t.max_steps  # max_time_s re-plans below this, never above
+        target = t.max_steps if stop is None else min(t.max_steps, stop)
         bar = tqdm(total=t.max_steps, initial=self.step, disable=not self.progress,
                    desc="train", unit="step", dynamic_ncols=True)
         sums: dict[str, float] = {}
         count = 0
         tick = time.perf_counter()
-        t_fit, step_fit = tick, self.step
+        t_fit = tick
+        marks = [(tick, self.step)]  # (time, step) at the log steps: the recent step rate
         last: dict[str, Any] = {}
         try:
             while self.step < target:
@@ -297,9 +300,10 @@ class Trainer:
                         last = row
                         sums, count = {}, 0
                         tick = time.perf_counter()
-                        if t.max_time_s > 0 and self.step > step_fit:
-                            target = self._fit_time_budget(target, tick - t_fit,
-                                                           self.step - step_fit)
+                        marks = (marks + [(tick, self.step)])[-6:]
+                        if t.max_time_s > 0:
+                            self._fit_time_budget(tick - t_fit, marks, requested)
+                            target = t.max_steps if stop is None else min(t.max_steps, stop)
                             bar.total = t.max_steps
                     if self.step % t.val_every == 0 or self.step == t.max_steps:
                         last = {**last, **self.validate()}
@@ -323,22 +327,26 @@ class Trainer:
         barrier(self.env)
         return last
 
-    def _fit_time_budget(self, target: int, elapsed_s: float, steps_done: int) -> int:
-        """Lower ``max_steps`` so the fit ends within ``max_time_s``; returns the new target.
+    def _fit_time_budget(self, elapsed_s: float, marks: list[tuple[float, int]],
+                         requested: int) -> None:
+        """Re-plan ``max_steps`` (at most ``requested``) so the fit ends within ``max_time_s``.
 
-        The per-step cost is the mean since the fit started (validation and checkpoints
-        included), averaged over processes so every rank plans the same number of steps.
+        The per-step cost is measured over the last few log intervals (validation and
+        checkpoints included; a device shared for a while and then free re-plans upwards
+        again), averaged over processes so every rank plans the same number of steps.
         """
         t = self.config.train
-        rate = all_reduce_mean({"s": elapsed_s / steps_done}, self.env)["s"]
+        (t0, s0), (t1, s1) = marks[0], marks[-1]
+        if s1 <= s0:
+            return
+        rate = all_reduce_mean({"s": (t1 - t0) / (s1 - s0)}, self.env)["s"]
         remaining = max(t.max_time_s - elapsed_s, 0.0)
         planned = self.step + int(0.95 * remaining / max(rate, 1e-9))
-        planned = max(planned, self.step)
-        if planned < t.max_steps:
+        planned = min(max(planned, self.step), requested)
+        if planned != t.max_steps:
             t.max_steps = planned
             if self.env.is_main:
                 self._write_config()
-        return min(target, t.max_steps)
 
     def _write_config(self) -> None:
         """``OUTPUT/config.yaml``: the resolved configuration (re-usable, read on resume)."""

@@ -59,6 +59,15 @@ def test_time_budget_shortens_the_run_and_writes_final(config_file, tmp_path):
     # a generous budget changes nothing
     roomy = _run(config_file, tmp_path / "u", overrides=["train.max_time_s=3600"])
     assert roomy.step == roomy.config.train.max_steps == 8
+    # re-planning follows the recent step rate both ways, capped at the requested length
+    t = roomy.config.train
+    t.max_time_s = 100.0
+    roomy._fit_time_budget(50.0, [(0.0, 0), (100.0, 10)], requested=1000)  # 10 s/step
+    assert t.max_steps == 8 + int(0.95 * 50 / 10)
+    roomy._fit_time_budget(50.0, [(0.0, 0), (10.0, 10)], requested=1000)  # faster now
+    assert t.max_steps == 8 + int(0.95 * 50 / 1)
+    roomy._fit_time_budget(50.0, [(0.0, 0), (0.01, 10)], requested=1000)
+    assert t.max_steps == 1000
 
 
 def test_resume_continues_exactly(config_file, tmp_path):
