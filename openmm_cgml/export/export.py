@@ -27,7 +27,8 @@ class InferenceSettings:
     ``sigmas``: refinement noise ladder, decreasing (nm); ``steps_per_level``: Langevin steps
     per level; ``step_size``: Langevin step at the smallest level (nm^2);
     ``score_is_scaled``: the score net returns ``sigma * grad log p``;
-    ``sampler``: "langevin", "ddim" or "ancestral" (:mod:`openmm_cgml.export.step`).
+    ``sampler``: "langevin", "ddim" or "ancestral" (:mod:`openmm_cgml.export.step`);
+    ``widen``: widen the sampled Gaussian by the ladder top (``ModelConfig.refine_widen``).
     """
 
     timestep_ps: float
@@ -38,6 +39,7 @@ class InferenceSettings:
     noise_scale: float = 1.0
     score_is_scaled: bool = False
     sampler: str = "langevin"
+    widen: bool = False
 
     @property
     def noise_draws(self) -> int:
@@ -110,8 +112,10 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
     noise_scale = pick("noise_scale", "refine_noise", "noise_scale", default=1.0)
     scaled = pick("score_is_scaled", "score_is_scaled", default=False)
     sampler = pick("sampler", "refine_sampler", "sampler", default="langevin")
+    widen = pick("widen", "refine_widen", "widen", default=False)
     return InferenceSettings(float(timestep), int(k), [float(s) for s in sigmas], int(steps),
-                             float(step_size), float(noise_scale), bool(scaled), str(sampler))
+                             float(step_size), float(noise_scale), bool(scaled), str(sampler),
+                             bool(widen))
 
 
 @contextlib.contextmanager
@@ -199,7 +203,7 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
     return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
-                      settings.score_is_scaled, settings.sampler)
+                      settings.score_is_scaled, settings.sampler, settings.widen)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -212,7 +216,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        step_size: float | None = None,
                        noise_scale: float | None = None,
                        score_is_scaled: bool | None = None,
-                       sampler: str | None = None) -> torch.jit.ScriptModule:
+                       sampler: str | None = None,
+                       widen: bool | None = None) -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -223,8 +228,9 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
         path: if given, also save the module there (``torch.jit.save``, written atomically).
         device: where the buffers and weights live ("cpu" or "cuda").
         timestep_ps, history_length, sigmas (nm, decreasing), steps_per_level, step_size (nm^2),
-            noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"): override
-            the values stored in the model's config (default ladder: ``refine_sigmas``).
+            noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"), widen:
+            override the values stored in the model's config (default ladder:
+            ``refine_sigmas``).
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
@@ -235,7 +241,7 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                              history_length=history_length, sigmas=sigmas,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
-                             sampler=sampler)
+                             sampler=sampler, widen=widen)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

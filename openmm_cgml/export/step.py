@@ -13,6 +13,7 @@ What one step does (``dt`` = ``timestep_ps``):
 1. ``v = (x[-1] - x[-2]) / dt`` (finite difference of the history, minimum-imaged);
 2. ``mean, std, latent = dynamics(bead_embeddings, history, ...)`` (nm/ps^2);
 3. ``a = mean + std * noise[0] + external_force / bead_mass`` (kJ/mol/nm / amu = nm/ps^2);
+   with ``widen``, ``std`` is first replaced by ``sqrt(std^2 + (sigma_1 / dt^2)^2)``;
 4. ``v' = v + a dt``, ``x' = x + v' dt``;
 5. annealed Langevin refinement with the score net over the noise ladder
    ``sigma_1 > ... > sigma_L`` (nm), ``steps_per_level`` steps each, step size
@@ -74,6 +75,8 @@ class StepModule(torch.nn.Module):
             (dimensionless) instead of ``grad log p`` (nm^-1).
         sampler: ``"langevin"`` (annealed Langevin, the default), ``"ddim"`` or
             ``"ancestral"`` (one step per level, see the module docstring).
+        widen: sample the acceleration with ``sqrt(std^2 + (sigma_1 / dt^2)^2)`` instead of
+            ``std`` (``ModelConfig.refine_widen``; only with a non-empty ladder).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class StepModule(torch.nn.Module):
         noise_scale: float = 1.0,
         score_is_scaled: bool = False,
         sampler: str = "langevin",
+        widen: bool = False,
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -140,6 +144,7 @@ class StepModule(torch.nn.Module):
         self.score_is_scaled: bool = bool(score_is_scaled)
         self.sampler: str = sampler
         self.sampler_code: int = SAMPLERS.index(sampler)
+        self.widen: bool = bool(widen) and len(sig) > 0
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
         # read by the plugin: the dtype it feeds the module with
         self.precision: str = "float64" if dtype == torch.float64 else "float32"
@@ -178,6 +183,9 @@ class StepModule(torch.nn.Module):
         velocity = finite_difference_velocity(hist, cell, dt)
         mean, std, latent = self.model.dynamics(
             self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
+        if self.widen:
+            top = self.sigmas[0] / (dt * dt)
+            std = torch.sqrt(std * std + top * top)
         accel = mean + std * eps[0] + fext * self.inv_mass
         new_velocity = velocity + accel * dt
         x = hist[-1] + new_velocity * dt

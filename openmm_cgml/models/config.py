@@ -97,6 +97,11 @@ class ModelConfig:
             Langevin, ``refine_steps`` steps per level, the method's original), ``"ddim"``
             (deterministic diffusion sampler, one score call per level) or ``"ancestral"``
             (reverse-SDE sampler, one call per level); see ``openmm_cgml.export.step``.
+        refine_widen: widen the sampled Gaussian by the ladder top before refining: the
+            acceleration noise becomes ``sqrt(std^2 + (sigma_1 / dt^2)^2)``, so that the
+            candidate is a sample of the sigma_1-blurred next-frame density the score net
+            was trained on, and the sampler's walk down the ladder keeps the spread of the
+            dynamics (without it a deterministic sampler shrinks every step's fluctuation).
         refine_steps: Langevin steps per refinement level.
         refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
@@ -126,6 +131,7 @@ class ModelConfig:
     refine_levels: int = 5
     refine_sigma_max: float = 0.0
     refine_sampler: str = "langevin"
+    refine_widen: bool = False
     refine_steps: int = 10
     refine_step_size: float = 1e-5
     refine_noise: float = 1.0

@@ -61,6 +61,7 @@ class CGModel(nn.Module):
         self.refine_step_size = float(config.refine_step_size)
         self.refine_noise = float(config.refine_noise)
         self.sampler_code = SAMPLERS.index(config.refine_sampler)
+        self.refine_widen = bool(config.refine_widen)
         self.embedding = EmbeddingNet(h, config.embed_layers, config.element_vocab,
                                       config.residue_vocab, config.role_vocab,
                                       config.bond_vocab, config.pool)
@@ -209,11 +210,15 @@ class CGModel(nn.Module):
         if noise.shape[0] < self.noise_draws:
             raise RuntimeError("noise must hold noise_draws standard-normal frames")
         mean, std, latent = self.dynamics(bead_emb, history, cg_bonds, batch, box)
-        acc = mean + std * noise[0] + external_accel
         dt = self.dt.to(history.dtype)
+        refine = self.refine_levels > 0 and (self.sampler_code != 0 or self.refine_steps > 0)
+        if refine and self.refine_widen:
+            top = self.refine_sigmas[0].to(std.dtype) / (dt * dt)
+            std = torch.sqrt(std * std + top * top)
+        acc = mean + std * noise[0] + external_accel
         v = minimum_image(history[-1] - history[-2], box) / dt
         x = history[-1] + (v + acc * dt) * dt
-        if self.refine_levels > 0 and (self.sampler_code != 0 or self.refine_steps > 0):
+        if refine:
             x = self.refine(x, latent, history, cg_bonds, batch, box, noise[1:])
         return x
 

@@ -140,6 +140,25 @@ def test_diffusion_samplers_against_closed_forms(villin):
         export_step_module(net, villin, sigmas=sigmas, sampler="euler")
 
 
+def test_widen_samples_the_blurred_gaussian(villin, model):
+    """widen: the acceleration noise is sqrt(std^2 + (sigma_1/dt^2)^2), i.e. the candidate
+    deviates from the mean position by sqrt(w^2 + sigma_1^2) z with w = std dt^2; an empty
+    ladder leaves the step unchanged."""
+    h = _history(villin, 3, seed=5)
+    noise = torch.randn(4, 35, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    zeros, box = torch.zeros(35, 3, dtype=torch.float64), torch.zeros(3, 3, dtype=torch.float64)
+    plain = export_step_module(model, villin, sigmas=[])
+    x_mean = plain(h, torch.zeros_like(noise), zeros, box)
+    w = (plain(h, noise, zeros, box) - x_mean) / noise[0]
+    # Langevin with step size 0: the refinement leaves the candidate where it is
+    wide = export_step_module(model, villin, sigmas=[0.3, 0.01], steps_per_level=1,
+                              step_size=0.0, widen=True)
+    expected = x_mean + torch.sqrt(w * w + 0.3 ** 2) * noise[0]
+    torch.testing.assert_close(wide(h, noise, zeros, box), expected, rtol=1e-9, atol=1e-9)
+    same = export_step_module(model, villin, sigmas=[], widen=True)
+    torch.testing.assert_close(same(h, noise, zeros, box), plain(h, noise, zeros, box))
+
+
 def test_periodic_images_do_not_change_the_step(villin, model):
     """Wrapping a bead by a box vector in the history shifts its output by that vector."""
     module = export_step_module(model, villin, sigmas=[0.02], steps_per_level=1, step_size=1e-6)
@@ -216,28 +235,32 @@ def test_inference_settings_from_model_config():
     assert inference_settings(Holder(), sigmas=[]).noise_draws == 1
 
 
-def _tiny_cgmodel(refine_sigma_max: float = 0.0, sampler: str = "langevin"):
+def _tiny_cgmodel(refine_sigma_max: float = 0.0, sampler: str = "langevin",
+                  widen: bool = False):
     """A small untrained CGModel (seeded) and its config."""
     from openmm_cgml.models import CGModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
                       noise_levels=4, refine_levels=2, refine_steps=2,
-                      refine_sigma_max=refine_sigma_max, refine_sampler=sampler)
+                      refine_sigma_max=refine_sigma_max, refine_sampler=sampler,
+                      refine_widen=widen)
     net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
                         "displacement_rms": 0.2})
     return net, cfg
 
 
-@pytest.mark.parametrize("refine_sigma_max,sampler", [(0.0, "langevin"), (0.5, "langevin"),
-                                                      (0.5, "ddim"), (0.5, "ancestral")])
-def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max, sampler):
+@pytest.mark.parametrize("refine_sigma_max,sampler,widen", [
+    (0.0, "langevin", False), (0.5, "langevin", False), (0.5, "ddim", False),
+    (0.5, "ancestral", False), (0.5, "ddim", True)])
+def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max, sampler,
+                                                        widen):
     """With the model's own refinement settings the export equals CGModel.step (both
     refinement ladders: the smallest training levels, and one from refine_sigma_max; all
-    three samplers)."""
+    three samplers; the widened start)."""
     from openmm_cgml.export import fine_graph_tensors
 
-    net, cfg = _tiny_cgmodel(refine_sigma_max, sampler)
+    net, cfg = _tiny_cgmodel(refine_sigma_max, sampler, widen)
     module = export_step_module(net, villin)
     expected = cfg.sigmas()[-2:] if refine_sigma_max == 0 else [0.5, 0.01]
     assert module.sigmas.tolist() == pytest.approx(expected, rel=1e-6)
@@ -310,10 +333,10 @@ def test_export_cli_refinement_ladder_overrides(tmp_path, capsys):
     module = load_step_module(out)
     assert module.sigmas.tolist() == pytest.approx([0.4, 0.4 * 0.025 ** 0.5, 0.01], rel=1e-6)
     assert module.noise_draws == 1 + 3 * 2
-    rc = main(["export", str(ckpt), "-s", pdb, "-o", str(out), "--sampler", "ddim"])
+    rc = main(["export", str(ckpt), "-s", pdb, "-o", str(out), "--sampler", "ddim", "--widen"])
     assert rc == 0
     module = load_step_module(out)
-    assert module.sampler == "ddim" and module.noise_draws == 1 + 2
+    assert module.sampler == "ddim" and module.noise_draws == 1 + 2 and module.widen
     capsys.readouterr()
     rc = main(["export", str(ckpt), "-s", pdb, "-o", str(tmp_path / "bad.pt"),
                "--refine-sigma-max", "5"])
