@@ -21,7 +21,7 @@ from openmm_cgml.pretrained.model import CARD_FILE, CGMLModel
 
 PRETRAINED_DIR = Path(__file__).resolve().parent
 #: the model ``load_model()`` returns
-DEFAULT_MODEL = "protein-residue-h200"
+DEFAULT_MODEL = "protein-residue"
 
 __all__ = ["CGMLModel", "DEFAULT_MODEL", "PRETRAINED_DIR", "list_models", "load_model",
            "model_card"]
