@@ -237,11 +237,9 @@ def row_overrides(row: str, model: Any) -> dict[str, Any]:
     ladder with the row's changes, checked by ModelConfig)."""
     if row not in ABLATIONS:
         return {}
-    import dataclasses
+    from openmm_cgml.export.options import config_overrides
 
-    cfg = dataclasses.replace(model.config, **ABLATIONS[row][1])
-    return {"sigmas": cfg.refine_sigmas(), "sampler": cfg.refine_sampler,
-            "steps_per_level": cfg.refine_steps}
+    return config_overrides(model.config, ABLATIONS[row][1])
 
 
 def train_variant(

@@ -29,25 +29,35 @@ def add_refinement_arguments(p: argparse.ArgumentParser) -> None:
                    help="override: Langevin step size at the smallest level (nm^2)")
 
 
-def refinement_overrides(config: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword overrides of :func:`openmm_cgml.export.export_step_module` from the options
-    of :func:`add_refinement_arguments`. The overridden ladder is checked by
-    ``ModelConfig`` (a ``ValueError`` names the bad field)."""
+def config_overrides(config: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides of :func:`openmm_cgml.export.export_step_module` for ModelConfig
+    refinement ``changes`` (``refine_levels``, ``refine_sigma_max``, ``refine_sampler``,
+    ``refine_widen``, ``refine_steps``, ``refine_step_size``), checked by ``ModelConfig``
+    (a ``ValueError`` names the bad field)."""
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        return {}
+    checked = dataclasses.replace(config, **changes)
     kw: dict[str, Any] = {}
-    if args.refine_steps is not None:
-        kw["steps_per_level"] = args.refine_steps
-    if args.refine_step_size is not None:
-        kw["step_size"] = args.refine_step_size
-    changes = {k: v for k, v in (("refine_levels", args.refine_levels),
-                                 ("refine_sigma_max", args.refine_sigma_max),
-                                 ("refine_sampler", args.sampler),
-                                 ("refine_widen", args.widen)) if v is not None}
-    if changes:
-        checked = dataclasses.replace(config, **changes)
-        if "refine_levels" in changes or "refine_sigma_max" in changes:
-            kw["sigmas"] = checked.refine_sigmas()
-        if args.sampler is not None:
-            kw["sampler"] = args.sampler
-        if args.widen is not None:
-            kw["widen"] = args.widen
+    if "refine_levels" in changes or "refine_sigma_max" in changes:
+        kw["sigmas"] = checked.refine_sigmas()
+    for field, key in (("refine_sampler", "sampler"), ("refine_widen", "widen"),
+                       ("refine_steps", "steps_per_level"), ("refine_step_size", "step_size")):
+        if field in changes:
+            kw[key] = getattr(checked, field)
     return kw
+
+
+def refinement_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The ModelConfig changes asked for by the options of :func:`add_refinement_arguments`."""
+    return {k: v for k, v in (("refine_levels", args.refine_levels),
+                              ("refine_sigma_max", args.refine_sigma_max),
+                              ("refine_sampler", args.sampler),
+                              ("refine_widen", args.widen),
+                              ("refine_steps", args.refine_steps),
+                              ("refine_step_size", args.refine_step_size)) if v is not None}
+
+
+def refinement_overrides(config: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Export overrides from the options of :func:`add_refinement_arguments`."""
+    return config_overrides(config, refinement_changes(args))

@@ -6,6 +6,8 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from openmm_cgml.export.options import add_refinement_arguments
+
     p = subparsers.add_parser(
         "simulate",
         help="coarse-grain a structure and run a learned CG model on it in OpenMM",
@@ -36,10 +38,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--collision-threshold", type=float, default=0.1,
                    help="non-bonded bead pairs closer than this (nm) count as collisions (0.1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_refinement_arguments(p)
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    from openmm_cgml.export.options import refinement_changes
     from openmm_cgml.simulation.run import simulate
 
     summary = simulate(
@@ -47,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
         platform=args.platform, report_interval=args.report_interval,
         checkpoint_interval=args.checkpoint_interval, resume=args.resume,
         checkpoint=args.checkpoint, collision_threshold_nm=args.collision_threshold,
-        progress=not args.no_progress,
+        progress=not args.no_progress, refinement=refinement_changes(args),
     )
     print(open(f"{args.output}/summary.txt").read(), end="")
     return 0 if summary["steps"] > 0 else 1

@@ -83,7 +83,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              checkpoint_interval: int | None = None, resume: bool = False,
              checkpoint: str | os.PathLike | None = None,
              collision_threshold_nm: float = 0.1, progress: bool = True,
-             max_reports: int = 2000) -> dict[str, Any]:
+             max_reports: int = 2000,
+             refinement: dict[str, Any] | None = None) -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -100,6 +101,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         resume: continue from ``checkpoint`` (default ``output_dir/checkpoint.chk``) up to
             the same total time, appending to the DCD and log.
         collision_threshold_nm: non-bonded bead pairs closer than this count as collisions.
+        refinement: ModelConfig refinement changes for this run (e.g.
+            ``{"refine_sampler": "ancestral", "refine_widen": True}``); default: the model's.
 
     Returns:
         The summary dict (also written to ``summary.json``).
@@ -128,7 +131,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     checkpoint_interval = max(report_interval,
                               (checkpoint_interval // report_interval) * report_interval)
 
-    module = cg_model.export(mapping)
+    from openmm_cgml.export.options import config_overrides
+
+    module = cg_model.export(mapping, **config_overrides(cg_model.network.config,
+                                                         dict(refinement or {})))
     system = create_system(mapping)
     integrator = create_integrator(module, seed=seed)
     plat = choose_platform(platform)
@@ -198,6 +204,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "steps_per_s": steps_done / run_s if run_s > 0 else float("inf"),
         "platform": simulation.context.getPlatform().getName(),
         "seed": int(seed),
+        "refinement": {"sampler": str(module.sampler), "levels": int(module.sigmas.shape[0]),
+                       "sigma_max_nm": float(module.sigmas[0]) if module.sigmas.numel() else 0.0,
+                       "widen": bool(module.widen), "network_calls_per_step":
+                       1 + int(module.sigmas.shape[0]) * int(module.steps_per_level)},
         "resumed": bool(resume),
         "report_interval": report_interval,
         "frames_logged": len(rows),

@@ -75,3 +75,23 @@ def test_simulate_bad_input_is_one_line_error(tmp_path, capsys, checkpoint):
     assert "cannot read the duration" in capsys.readouterr().err
     assert main(["simulate", VILLIN, "-o", str(tmp_path / "o"), "--model", "no-such-model"]) == 2
     assert "unknown model" in capsys.readouterr().err
+
+
+def test_simulate_refinement_options_change_the_sampler(checkpoint, tmp_path, capsys):
+    """--sampler/--widen/--refine-*: the run uses them (recorded in summary.json), the model's
+    own settings otherwise; a ladder outside the trained range is refused by name."""
+    from openmm_cgml.cli import main
+
+    base = ["simulate", VILLIN, "--time", "30ps", "--model", str(checkpoint), "--seed", "3",
+            "--platform", "CPU", "--no-progress"]
+    assert main(base + ["-o", str(tmp_path / "own")]) == 0
+    own = json.loads((tmp_path / "own" / "summary.json").read_text())["refinement"]
+    assert own["sampler"] == "langevin" and own["levels"] == 1 and not own["widen"]
+    assert main(base + ["-o", str(tmp_path / "anc"), "--sampler", "ancestral", "--widen",
+                        "--refine-levels", "2", "--refine-sigma-max", "0.5"]) == 0
+    anc = json.loads((tmp_path / "anc" / "summary.json").read_text())["refinement"]
+    assert anc == {"sampler": "ancestral", "levels": 2, "sigma_max_nm": pytest.approx(0.5),
+                   "widen": True, "network_calls_per_step": 3}
+    capsys.readouterr()
+    assert main(base + ["-o", str(tmp_path / "bad"), "--refine-sigma-max", "9"]) == 2
+    assert "refine_sigma_max" in capsys.readouterr().err
