@@ -30,16 +30,18 @@ def test_stability_benchmark_runs_each_ladder(tmp_path, capsys):
     out = tmp_path / "stab.json"
     mod = _load()
     rc = mod.main([str(ckpt), str(POLYMER), "--steps", "4", "--replicas", "1",
-                   "--ladders", "none,model,0.5x2x1", "--json", str(out)])
+                   "--ladders", "none,model,0.5x2x1,ddim:0.5x2", "--json", str(out)])
     assert rc == 0
     res = json.loads(out.read_text())
-    assert set(res["ladders"]) == {"none", "model", "0.5x2x1"}
+    assert set(res["ladders"]) == {"none", "model", "0.5x2x1", "ddim:0.5x2"}
     assert res["molecules"] == ["poly_0010", "poly_0011"]  # the test split
     for row in res["ladders"].values():
         assert row["rollouts"] == 2 and 0 <= row["min_steps"] <= row["median_steps"] <= 4
+    assert res["ladders"]["ddim:0.5x2"]["overrides"]["sampler"] == "ddim"
     assert res["ladders"]["0.5x2x1"]["overrides"]["sigmas"] == pytest.approx([0.5, cfg.sigma_min])
     e = res["one_step_rms_nm"]
     assert e["stay"] > 0 and e["constant_velocity"] > 0 and e["model_mean"] > 0
     assert "median steps" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="TOPxLEVELSxSTEPS"):
-        mod.ladder_overrides("wide", 0.01)
+    for bad in ("wide", "euler:0.5x2", "0.5x2x1x1"):
+        with pytest.raises(SystemExit, match=r"\[SAMPLER:\]TOPxLEVELS\[xSTEPS\]"):
+            mod.ladder_overrides(bad, 0.01)
