@@ -52,6 +52,7 @@ import torch
 
 from openmm_cgml.export.geometry import finite_difference_velocity
 from openmm_cgml.models.config import SAMPLERS
+from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 
 class StepModule(torch.nn.Module):
@@ -184,8 +185,7 @@ class StepModule(torch.nn.Module):
         mean, std, latent = self.model.dynamics(
             self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
         if self.widen:
-            top = self.sigmas[0] / (dt * dt)
-            std = torch.sqrt(std * std + top * top)
+            std = widened_std(std, self.sigmas[0] / (dt * dt))
         accel = mean + std * eps[0] + fext * self.inv_mass
         new_velocity = velocity + accel * dt
         x = hist[-1] + new_velocity * dt
@@ -202,12 +202,7 @@ class StepModule(torch.nn.Module):
                 if self.sampler_code == 0:
                     x = x + alpha * s + scale * eps[j]
                 else:
-                    nxt = self.next_sigmas[level]
-                    var = sigma * sigma - nxt * nxt
-                    if self.sampler_code == 1:
-                        x0 = x + sigma * sigma * s
-                        x = x0 + (nxt / sigma) * (x - x0)
-                    else:
-                        x = x + var * s + torch.sqrt(var) * eps[j]
+                    x = diffusion_step(x, s, sigma, self.next_sigmas[level], self.sampler_code,
+                                       eps[j])
                 j += 1
         return x.to(out_dtype)

@@ -30,6 +30,7 @@ from openmm_cgml.models.networks import (
     PlainDynamicsNet,
     PlainScoreNet,
 )
+from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 #: keys of the statistics dict that the model needs (see ``compute_statistics``)
 REQUIRED_STATISTICS = ("dt", "velocity_rms", "acceleration_rms", "displacement_rms")
@@ -182,12 +183,7 @@ class CGModel(nn.Module):
                 nxt = self.refine_sigmas[lev + 1].to(x.dtype) if lev + 1 < total \
                     else torch.zeros_like(sigma)
                 s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
-                if self.sampler_code == 1:
-                    x0 = x + sigma * sigma * s
-                    x = x0 + (nxt / sigma) * (x - x0)
-                else:
-                    var = sigma * sigma - nxt * nxt
-                    x = x + var * s + torch.sqrt(var) * noise[draw]
+                x = diffusion_step(x, s, sigma, nxt, self.sampler_code, noise[draw])
                 draw += 1
                 continue
             alpha = self.refine_step_size * (sigma / sigma_min) ** 2
@@ -213,8 +209,7 @@ class CGModel(nn.Module):
         dt = self.dt.to(history.dtype)
         refine = self.refine_levels > 0 and (self.sampler_code != 0 or self.refine_steps > 0)
         if refine and self.refine_widen:
-            top = self.refine_sigmas[0].to(std.dtype) / (dt * dt)
-            std = torch.sqrt(std * std + top * top)
+            std = widened_std(std, self.refine_sigmas[0].to(std.dtype) / (dt * dt))
         acc = mean + std * noise[0] + external_accel
         v = minimum_image(history[-1] - history[-2], box) / dt
         x = history[-1] + (v + acc * dt) * dt
