@@ -43,7 +43,8 @@ def register(subparsers: Any) -> None:
     src.add_argument(
         "--model",
         help="checkpoint directory (model.safetensors + config.json), "
-        "or a `cgml train` output folder (its final/ or best/ checkpoint)",
+        "a `cgml train` output folder (its final/ or best/ checkpoint), "
+        "or a shipped model name (openmm_cgml.list_models())",
     )
     src.add_argument(
         "--cg",
@@ -133,6 +134,19 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
+def _model_path(name: str) -> str:
+    """``--model``: a checkpoint/training folder, or the name of a shipped model."""
+    from pathlib import Path
+
+    if Path(name).exists():
+        return name
+    from openmm_cgml.pretrained import PRETRAINED_DIR, list_models
+
+    if name in {m["name"] for m in list_models()}:
+        return str(PRETRAINED_DIR / name)
+    return name  # load_checkpoint names the missing folder
+
+
 def run(args: argparse.Namespace) -> int:
     from openmm_cgml.evaluation.data import load_trajectories, resolve_files
     from openmm_cgml.evaluation.metrics import EvaluationSettings
@@ -165,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         from openmm_cgml.export.checkpoint import load_checkpoint
         from openmm_cgml.export.options import refinement_overrides
 
-        model = load_checkpoint(args.model, device=args.device)
+        model = load_checkpoint(_model_path(args.model), device=args.device)
         info["model"] = str(args.model)
         options = {
             "n_steps": args.steps,

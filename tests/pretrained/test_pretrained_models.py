@@ -144,3 +144,18 @@ def test_polymer_model_runs_a_test_chain_in_openmm():
     ref_max = np.linalg.norm(frames[:, bonds[:, 0]] - frames[:, bonds[:, 1]], axis=-1).max()
     assert np.all(np.isfinite(x))
     assert np.linalg.norm(x[bonds[:, 0]] - x[bonds[:, 1]], axis=-1).max() < 2 * ref_max
+
+
+def test_cgml_evaluate_takes_a_shipped_model_name(tmp_path):
+    """`cgml evaluate --model polymer-comb` runs the shipped model (a few steps)."""
+    from openmm_cgml.cli import main
+
+    data = os.path.join(os.path.dirname(__file__), "..", "data", "polymer")
+    out = tmp_path / "eval"
+    rc = main(["evaluate", data, "--split", "test", "--model", "polymer-comb", "-o", str(out),
+               "--steps", "3", "--replicas", "1", "--no-progress", "--no-save-rollouts",
+               "--tica-lag", "2"])
+    assert rc == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["aggregate"]["num_rollouts"] == 2
+    assert "polymer-comb" in metrics["info"]["model"]
