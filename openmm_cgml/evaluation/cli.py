@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -134,19 +135,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _model_path(name: str) -> str:
-    """``--model``: a checkpoint/training folder, or the name of a shipped model."""
-    from pathlib import Path
-
-    if Path(name).exists():
-        return name
-    from openmm_cgml.pretrained import PRETRAINED_DIR, list_models
-
-    if name in {m["name"] for m in list_models()}:
-        return str(PRETRAINED_DIR / name)
-    return name  # load_checkpoint names the missing folder
-
-
 def run(args: argparse.Namespace) -> int:
     from openmm_cgml.evaluation.data import load_trajectories, resolve_files
     from openmm_cgml.evaluation.metrics import EvaluationSettings
@@ -177,9 +165,15 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.model:
         from openmm_cgml.export.checkpoint import load_checkpoint
-        from openmm_cgml.export.options import refinement_overrides
+        from openmm_cgml.export.options import config_overrides, refinement_changes
+        from openmm_cgml.pretrained import model_path
 
-        model = load_checkpoint(_model_path(args.model), device=args.device)
+        # a checkpoint folder/file as given, else a shipped model name
+        source = args.model if Path(args.model).exists() else model_path(args.model)
+        model = load_checkpoint(source, device=args.device)
+        changes = refinement_changes(args)
+        if args.no_refinement:
+            changes["refine_levels"] = 0
         info["model"] = str(args.model)
         options = {
             "n_steps": args.steps,
@@ -189,8 +183,7 @@ def run(args: argparse.Namespace) -> int:
             "device": args.device,
             "chunk_steps": args.chunk_steps,
             "max_bond_factor": args.max_bond_factor,
-            "export_overrides": {"sigmas": []} if args.no_refinement
-            else refinement_overrides(model.config, args),
+            "export_overrides": config_overrides(model.config, changes),
             "script": not args.eager,
             "progress": not args.no_progress,
         }

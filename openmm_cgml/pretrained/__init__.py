@@ -24,7 +24,7 @@ PRETRAINED_DIR = Path(__file__).resolve().parent
 DEFAULT_MODEL = "protein-residue"
 
 __all__ = ["CGMLModel", "DEFAULT_MODEL", "PRETRAINED_DIR", "list_models", "load_model",
-           "model_card"]
+           "model_path", "model_card"]
 
 
 def _shipped() -> dict[str, Path]:
@@ -56,7 +56,7 @@ def list_models() -> list[dict[str, Any]]:
 
 def model_card(name: str | None = None) -> dict[str, Any]:
     """The machine-readable card (``card.json``) of a shipped model (``{}`` if it has none)."""
-    path = _resolve(name)
+    path = model_path(name)
     card_file = path / CARD_FILE
     if not card_file.is_file():
         return {}
@@ -66,7 +66,9 @@ def model_card(name: str | None = None) -> dict[str, Any]:
         raise ValueError(f"{card_file} is not valid JSON: {exc}") from exc
 
 
-def _resolve(name: str | os.PathLike | None) -> Path:
+def model_path(name: str | os.PathLike | None) -> Path:
+    """Folder of a model: ``None`` = the default, a shipped model name, or a checkpoint
+    folder (returned as given); ``ValueError`` naming the shipped models otherwise."""
     shipped = _shipped()
     if name is None:
         if DEFAULT_MODEL not in shipped:
@@ -89,5 +91,5 @@ def load_model(name: str | os.PathLike | None = None) -> CGMLModel:
 
     Works offline: the weights are read from the package (or the given folder).
     """
-    path = _resolve(name)
+    path = model_path(name)
     return CGMLModel.from_directory(path, name=path.name)
