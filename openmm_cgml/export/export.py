@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from openmm_cgml.export.step import StepModule
-from openmm_cgml.models.config import geometric_sigmas, refinement_ladder
+from openmm_cgml.models.config import geometric_sigmas, noise_draws, refinement_ladder
 from openmm_cgml.utils import atomic_path
 
 
@@ -43,8 +43,7 @@ class InferenceSettings:
 
     @property
     def noise_draws(self) -> int:
-        per_level = self.steps_per_level if self.sampler == "langevin" else 1
-        return 1 + len(self.sigmas) * (per_level if self.sigmas else 0)
+        return noise_draws(len(self.sigmas), self.steps_per_level, self.sampler)
 
 
 def _config_dict(model: torch.nn.Module) -> dict[str, Any]:

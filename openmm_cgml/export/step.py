@@ -51,7 +51,7 @@ from collections.abc import Sequence
 import torch
 
 from openmm_cgml.export.geometry import finite_difference_velocity
-from openmm_cgml.models.config import SAMPLERS
+from openmm_cgml.models.config import SAMPLERS, noise_draws
 from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 
@@ -141,7 +141,7 @@ class StepModule(torch.nn.Module):
         self.num_particles: int = n
         self.timestep_ps: float = float(timestep_ps)
         self.steps_per_level: int = int(steps_per_level) if sig else 0
-        self.noise_draws: int = 1 + len(sig) * self.steps_per_level
+        self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler)
         self.score_is_scaled: bool = bool(score_is_scaled)
         self.sampler: str = sampler
         self.sampler_code: int = SAMPLERS.index(sampler)

@@ -12,6 +12,15 @@ FAMILIES = ("plain", "equivariant")
 SAMPLERS = ("langevin", "ddim", "ancestral")
 
 
+def noise_draws(levels: int, steps_per_level: int, sampler: str) -> int:
+    """Standard-normal draws [M, N, 3] one model step consumes: 1 for the acceleration plus
+    one per refinement step (``steps_per_level`` per level for Langevin, one per level for
+    the diffusion samplers)."""
+    if levels <= 0:
+        return 1
+    return 1 + levels * (steps_per_level if sampler == "langevin" else 1)
+
+
 def coerce_numbers(obj: Any, where: str) -> None:
     """Convert int/float/bool dataclass fields given as strings or other numbers in place.
 
@@ -201,8 +210,7 @@ class ModelConfig:
     def noise_draws(self) -> int:
         """Standard-normal draws [M, N, 3] one model step consumes: 1 + levels * steps
         (steps = 1 for the diffusion samplers)."""
-        per_level = self.refine_steps if self.refine_sampler == "langevin" else 1
-        return 1 + self.refine_levels * per_level
+        return noise_draws(self.refine_levels, self.refine_steps, self.refine_sampler)
 
     def sigmas(self) -> list[float]:
         """The geometric noise ladder of training, largest first (nm)."""
