@@ -18,6 +18,11 @@ What the build does (``BuildPluginExt``):
 4. writes ``openmm_cgml/plugin/_build_info.json`` (torch/openmm versions) that the package checks
    at import time.
 
+With a CUDA build of torch and the CUDA runtime headers (``$CUDA_HOME``, ``/usr/local/cuda`` or the
+``nvidia-*`` wheels), the integrator is compiled with CUDA-graph support (``-DCGML_CUDA_GRAPHS``):
+graph-safe step modules are captured once and replayed every step. Without them it builds and runs
+as before, with ordinary calls.
+
 ``build_py`` runs ``build_ext`` first: otherwise the SWIG-generated ``cgmlswig.py`` would not exist
 yet when setuptools copies the Python modules.
 """
@@ -57,6 +62,31 @@ def _read_version() -> str:
     if match is None:
         raise BuildError("cannot find __version__ in openmm_cgml/__init__.py")
     return match.group(1)
+
+
+def _cuda_include_dirs(torch_lib: str) -> list[str]:
+    """CUDA runtime header folders for a CUDA torch build ([] without CUDA or headers)."""
+    if not os.path.exists(os.path.join(torch_lib, "libtorch_cuda.so")):
+        return []
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    try:
+        from torch.utils.cpp_extension import CUDA_HOME
+
+        roots.append(CUDA_HOME)
+    except ImportError:  # pragma: no cover
+        pass
+    for root in roots:
+        if root and os.path.isfile(os.path.join(root, "include", "cuda_runtime_api.h")):
+            return [os.path.join(root, "include")]
+    # pip's nvidia-* wheels: site-packages/nvidia/<component>/include (or nvidia/cu13/include)
+    nvidia = os.path.join(os.path.dirname(os.path.dirname(torch_lib)), "nvidia")
+    found = []
+    for dirpath, _dirs, files in os.walk(nvidia) if os.path.isdir(nvidia) else ():
+        if os.path.basename(dirpath) == "include" and any(f.endswith(".h") for f in files):
+            found.append(dirpath)
+    if any(os.path.isfile(os.path.join(d, "cuda_runtime_api.h")) for d in found):
+        return sorted(found)
+    return []
 
 
 def _find_dependencies() -> dict:
@@ -122,6 +152,7 @@ def _find_dependencies() -> dict:
         "torch_include": cpp_extension.include_paths(),
         "torch_lib": torch_libs,
         "libraries": libraries,
+        "cuda_include": _cuda_include_dirs(torch_lib),
     }
 
 
@@ -195,10 +226,18 @@ class BuildPluginExt(build_ext):
             _run_swig(deps, interface, wrapper, PLUGIN_PKG_DIR)
 
         # 2. Compile (two sources at a time) and link.
-        include_dirs = [PLUGIN_SRC, deps["openmm_include"], *deps["torch_include"]]
+        include_dirs = [PLUGIN_SRC, deps["openmm_include"], *deps["torch_include"],
+                        *deps["cuda_include"]]
         abi = "1" if deps["cxx11_abi"] else "0"
         cflags = ["-std=c++17", "-O2", "-g0", f"-D_GLIBCXX_USE_CXX11_ABI={abi}",
                   "-Wno-unused-function", "-Wno-deprecated-declarations", "-Wno-reorder"]
+        if deps["cuda_include"]:
+            cflags.append("-DCGML_CUDA_GRAPHS")
+            print("openmm-cgml: CUDA graphs enabled (CUDA headers in "
+                  f"{deps['cuda_include'][0]})", flush=True)
+        elif deps["torch_cuda"]:
+            print("openmm-cgml: CUDA torch but no CUDA runtime headers found (set CUDA_HOME): "
+                  "building without CUDA-graph support", flush=True)
         compiler = self.compiler
         for attr in ("compiler_so", "compiler_so_cxx", "compiler", "compiler_cxx"):
             flags = getattr(compiler, attr, None)
@@ -253,6 +292,7 @@ class BuildPluginExt(build_ext):
             "python": sysconfig.get_python_version(),
             "openmm_lib": lib_dirs[0],
             "torch_lib": deps["torch_lib"][0],
+            "cuda_graphs": bool(deps["cuda_include"]),
         }
         info_path = os.path.join(PLUGIN_PKG_DIR, "_build_info.json")
         with open(info_path + ".tmp", "w", encoding="utf-8") as handle:

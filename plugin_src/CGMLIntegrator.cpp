@@ -9,6 +9,11 @@
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/kernels.h"
 #include <ATen/CPUGeneratorImpl.h>
+#ifdef CGML_CUDA_GRAPHS
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -47,6 +52,22 @@ public:
     at::Tensor hostNoise, deviceNoise, hostForces, zeroForce, box, hostNext;
     Vec3 boxVectors[3];
     bool buffersReady = false;
+    // CUDA-graph path (see CGMLIntegrator::getUseCudaGraphs): static inputs copied in before
+    // each replay, the captured output, and how many ordinary calls were made so far.
+    bool graphSafe = false;
+    int graphWarmup = 0;
+    string graphError;
+    at::Tensor graphHistory, graphExternal, graphBox, graphOutput;
+#ifdef CGML_CUDA_GRAPHS
+    std::unique_ptr<at::cuda::CUDAGraph> graph;
+#endif
+    bool graphReady() const {
+#ifdef CGML_CUDA_GRAPHS
+        return graph != nullptr;
+#else
+        return false;
+#endif
+    }
     ~CGMLIntegratorState() {
         verletKernel = Kernel();
         delete verlet;
@@ -54,7 +75,7 @@ public:
 };
 
 CGMLIntegrator::CGMLIntegrator(const string& bytes) : modelBytes(bytes), randomSeed(0), usesPeriodicBox(false),
-        state(new CGMLIntegratorState()) {
+        useCudaGraphs(true), state(new CGMLIntegratorState()) {
     state->module = loadTorchScript(modelBytes, OWNER);
     checkForwardArguments(state->module, 4, OWNER, FORWARD_SIGNATURE);
     historyLength = (int) intAttribute(state->module, "history_length", OWNER);
@@ -62,6 +83,7 @@ CGMLIntegrator::CGMLIntegrator(const string& bytes) : modelBytes(bytes), randomS
     numParticles = (int) intAttribute(state->module, "num_particles", OWNER);
     timestep = floatAttribute(state->module, "timestep_ps", OWNER);
     state->dtype = moduleDtype(state->module, OWNER);
+    state->graphSafe = state->module.hasattr("graph_safe") && intAttribute(state->module, "graph_safe", OWNER) != 0;
     if (historyLength < 1)
         throw OpenMMException("CGMLIntegrator: the module's history_length must be >= 1, found " + to_string(historyLength));
     if (noiseDraws < 0)
@@ -143,6 +165,42 @@ string CGMLIntegrator::getDevice() const {
     return state->device.str();
 }
 
+bool CGMLIntegrator::getUseCudaGraphs() const {
+    return useCudaGraphs;
+}
+
+void CGMLIntegrator::setUseCudaGraphs(bool use) {
+    useCudaGraphs = use;
+    if (!use)
+        resetCudaGraph();
+}
+
+string CGMLIntegrator::getCudaGraphStatus() const {
+    if (!state->graphError.empty())
+        return "not used: capture failed: " + state->graphError;
+    if (!useCudaGraphs)
+        return "not used: disabled (setUseCudaGraphs(False))";
+    if (!state->graphSafe)
+        return "not used: the module is not graph_safe (export it with a static graph)";
+#ifndef CGML_CUDA_GRAPHS
+    return "not used: the plugin was built without CUDA graph support (no CUDA torch or CUDA headers at build time)";
+#else
+    if (context == NULL || !state->prepared)
+        return "not used: not bound to a Context or not stepped yet";
+    if (!state->device.is_cuda())
+        return "not used: the module runs on " + state->device.str() + ", not CUDA";
+    return state->graphReady() ? "captured" : "warming up";
+#endif
+}
+
+void CGMLIntegrator::resetCudaGraph() {
+#ifdef CGML_CUDA_GRAPHS
+    state->graph.reset();
+#endif
+    state->graphWarmup = 0;
+    state->graphHistory = state->graphExternal = state->graphBox = state->graphOutput = at::Tensor();
+}
+
 void CGMLIntegrator::initialize(ContextImpl& contextRef) {
     if (owner != NULL && &contextRef.getOwner() != owner)
         throw OpenMMException("CGMLIntegrator: this integrator is already bound to a Context; "
@@ -170,6 +228,8 @@ void CGMLIntegrator::initialize(ContextImpl& contextRef) {
     state->verletKernel = contextRef.getPlatform().createKernel(IntegrateVerletStepKernel::Name(), contextRef);
     state->verletKernel.getAs<IntegrateVerletStepKernel>().initialize(system, *state->verlet);
     state->generator = at::make_generator<at::CPUGeneratorImpl>(resolveSeed(randomSeed));
+    resetCudaGraph();
+    state->graphError.clear();
     state->prepared = false;
     state->historyValid = false;
     state->checkpointLoaded = false;
@@ -177,6 +237,7 @@ void CGMLIntegrator::initialize(ContextImpl& contextRef) {
 }
 
 void CGMLIntegrator::cleanup() {
+    resetCudaGraph();
     state->verletKernel = Kernel();
     delete state->verlet;
     state->verlet = nullptr;
@@ -211,6 +272,7 @@ void CGMLIntegrator::prepare() {
     }
     if (state->history.defined())
         state->history = state->history.to(device);
+    resetCudaGraph();
     state->device = device;
     state->buffersReady = false;
     state->periodic = periodic;
@@ -338,6 +400,95 @@ double CGMLIntegrator::computeKineticEnergy() {
     return energy;
 }
 
+/** forward(inputs) as a Tensor; a module returning anything else is refused with a clear message. */
+static at::Tensor forwardTensor(torch::jit::Module& module, const vector<c10::IValue>& inputs) {
+    c10::IValue out = module.forward(inputs);
+    if (!out.isTensor())
+        throw OpenMMException("CGMLIntegrator: the step module's forward() returned " + string(out.tagKind()) +
+                              " instead of a Tensor of shape [N,3] (next positions in nm).");
+    return out.toTensor();
+}
+
+#ifdef CGML_CUDA_GRAPHS
+/**
+ * Capture one forward() in a CUDA graph on a side stream (after one warm-up call there, so that
+ * cuBLAS and the allocator have what they need), then replay it for this step.  The graph reads
+ * static copies of the history, force and box (refreshed before every replay) and the integrator's
+ * own device noise buffer.  Any failure (a module that synchronises or changes shape) is recorded
+ * in graphError and the ordinary call is made; the graph path is then off for this Context.
+ */
+static at::Tensor captureModule(CGMLIntegratorState& st, const at::Tensor& noise, const at::Tensor& external,
+                                const at::Tensor& box) {
+    const c10::DeviceIndex index = st.device.index();
+    unique_ptr<at::cuda::CUDAGraph> graph;
+    at::Tensor out;
+    try {
+        st.graphHistory = st.history.clone();
+        st.graphExternal = external.clone();
+        st.graphBox = box.clone();
+        graph.reset(new at::cuda::CUDAGraph());
+        c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, index);
+        c10::cuda::getCurrentCUDAStream(index).synchronize();
+        {
+            c10::cuda::CUDAStreamGuard guard(side);
+            forwardTensor(st.module, {st.graphHistory, noise, st.graphExternal, st.graphBox});
+            side.synchronize();
+            graph->capture_begin();
+            try {
+                out = forwardTensor(st.module, {st.graphHistory, noise, st.graphExternal, st.graphBox});
+            }
+            catch (...) {
+                try {
+                    graph->capture_end();
+                }
+                catch (...) {
+                }
+                throw;
+            }
+            graph->capture_end();
+        }
+        graph->replay();
+    }
+    catch (const std::exception& e) {
+        string message = e.what();
+        if (const c10::Error* te = dynamic_cast<const c10::Error*>(&e))
+            message = torchMessage(*te);
+        st.graphError = shortMessage(message);
+        st.graphHistory = st.graphExternal = st.graphBox = at::Tensor();
+        return forwardTensor(st.module, {st.history, noise, external, box});
+    }
+    st.graph = std::move(graph);
+    st.graphOutput = out;
+    return out;
+}
+#endif
+
+/**
+ * One call of the step module.  With useGraphs on CUDA and a graph_safe module: three ordinary
+ * calls (TorchScript profiling, cuBLAS set-up), then one capture, then replays of the graph.
+ * The returned tensor may be the graph's static output: use it before the next call.
+ */
+static at::Tensor callModule(CGMLIntegratorState& st, bool useGraphs, const at::Tensor& noise,
+                             const at::Tensor& external, const at::Tensor& box) {
+#ifdef CGML_CUDA_GRAPHS
+    if (useGraphs && st.graphSafe && st.device.is_cuda() && st.graphError.empty()) {
+        if (st.graph) {
+            st.graphHistory.copy_(st.history, true);
+            st.graphExternal.copy_(external, true);
+            st.graphBox.copy_(box, true);
+            st.graph->replay();
+            return st.graphOutput;
+        }
+        if (st.graphWarmup >= 3)
+            return captureModule(st, noise, external, box);
+        st.graphWarmup++;
+    }
+#else
+    (void) useGraphs;
+#endif
+    return forwardTensor(st.module, {st.history, noise, external, box});
+}
+
 void CGMLIntegrator::step(int steps) {
     if (context == NULL)
         throw OpenMMException("CGMLIntegrator: step() called before the integrator was bound to a Context. "
@@ -398,6 +549,11 @@ void CGMLIntegrator::step(int steps) {
             context->getPeriodicBoxVectors(boxVectors[0], boxVectors[1], boxVectors[2]);
         if (!state->box.defined() || boxVectors[0] != state->boxVectors[0] || boxVectors[1] != state->boxVectors[1] ||
                 boxVectors[2] != state->boxVectors[2]) {
+            if (state->graphSafe && state->periodic && (boxVectors[1][0] != 0.0 || boxVectors[2][0] != 0.0 ||
+                    boxVectors[2][1] != 0.0))
+                throw OpenMMException("CGMLIntegrator: this step module was exported with a static graph, "
+                                      "which supports only rectangular periodic boxes; the box is triclinic. "
+                                      "Re-export the model with static_graph=False.");
             at::Tensor box = torch::zeros({3, 3}, torch::kDouble);
             double* p = box.data_ptr<double>();
             for (int r = 0; r < 3; r++)
@@ -412,11 +568,7 @@ void CGMLIntegrator::step(int steps) {
         // Run the step module.
         at::Tensor next;
         try {
-            c10::IValue out = state->module.forward({state->history, noise, external, box});
-            if (!out.isTensor())
-                throw OpenMMException("CGMLIntegrator: the step module's forward() returned " + string(out.tagKind()) +
-                                      " instead of a Tensor of shape [N,3] (next positions in nm).");
-            next = out.toTensor();
+            next = callModule(*state, useCudaGraphs, noise, external, box);
         }
         catch (const c10::Error& e) {
             throw OpenMMException("CGMLIntegrator: the step module failed at step " + to_string(stepNumber) +

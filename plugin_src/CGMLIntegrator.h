@@ -10,6 +10,9 @@
  *   attributes: history_length (k), noise_draws (M), timestep_ps, num_particles (N)
  *   optional:   precision ("float32" | "float64"; default: dtype of the first
  *               floating-point parameter/buffer, else float32)
+ *               graph_safe (bool; default false): forward() has fixed shapes and no
+ *               host<->device synchronisation, so on CUDA the integrator may capture it
+ *               once in a CUDA graph and replay it every step
  *
  * This header deliberately does not include libtorch headers (pimpl), so code that
  * uses the integrator compiles quickly and does not need the torch include paths.
@@ -72,6 +75,20 @@ public:
     std::vector<std::vector<OpenMM::Vec3> > getHistory();
     /** "cpu" or "cuda:<index>" once bound to a Context and stepped, else "". */
     std::string getDevice() const;
+    /**
+     * Whether the step module may be captured in a CUDA graph and replayed (default true).
+     * Used only on CUDA, for modules whose graph_safe attribute is true, after three
+     * ordinary warm-up steps; a capture that fails falls back to ordinary calls (see
+     * getCudaGraphStatus()).  Replays give the same numbers as ordinary calls.
+     */
+    bool getUseCudaGraphs() const;
+    void setUseCudaGraphs(bool use);
+    /**
+     * What the CUDA-graph path is doing: "captured", "warming up", or "not used: <reason>"
+     * (not bound / not on CUDA / module not graph_safe / disabled / plugin built without
+     * CUDA graph support / capture failed: <error>).
+     */
+    std::string getCudaGraphStatus() const;
     /** Advance the simulation by the given number of model steps. */
     void step(int steps) override;
 
@@ -90,10 +107,11 @@ protected:
 private:
     void prepare();
     void rebuildHistoryFromContext();
+    void resetCudaGraph();
     std::string modelBytes;
     int historyLength, noiseDraws, numParticles, randomSeed;
     double timestep;
-    bool usesPeriodicBox;
+    bool usesPeriodicBox, useCudaGraphs;
     std::unique_ptr<CGMLIntegratorState> state;
 };
 

@@ -75,6 +75,7 @@ public:
         node.setIntProperty("version", 1);
         node.setIntProperty("randomSeed", integrator.getRandomNumberSeed());
         node.setBoolProperty("usesPeriodicBox", integrator.getUsesPeriodicBox());
+        node.setBoolProperty("useCudaGraphs", integrator.getUseCudaGraphs());
         node.setIntProperty("integrationForceGroups", integrator.getIntegrationForceGroups());
         node.setDoubleProperty("stepSize", integrator.getStepSize());
         node.setStringProperty("model", base64Encode(integrator.getModelBytes()));
@@ -87,6 +88,7 @@ public:
         try {
             integrator->setRandomNumberSeed(node.getIntProperty("randomSeed"));
             integrator->setUsesPeriodicBox(node.getBoolProperty("usesPeriodicBox", false));
+            integrator->setUseCudaGraphs(node.getBoolProperty("useCudaGraphs", true));
             integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups", 0xFFFFFFFF));
         }
         catch (...) {

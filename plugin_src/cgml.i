@@ -88,6 +88,9 @@ public:
     bool getUsesPeriodicBox() const;
     void setUsesPeriodicBox(bool periodic);
     std::string getDevice() const;
+    bool getUseCudaGraphs() const;
+    void setUseCudaGraphs(bool use);
+    std::string getCudaGraphStatus() const;
     virtual void step(int steps);
 };
 

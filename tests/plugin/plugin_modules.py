@@ -48,6 +48,7 @@ class OUStep(torch.nn.Module):
     Stationary mean mu and variance s^2 / (1 - a^2) per coordinate; lag-1 autocorrelation a.
     """
 
+    graph_safe: bool
     history_length: int
     noise_draws: int
     timestep_ps: float
@@ -56,8 +57,9 @@ class OUStep(torch.nn.Module):
 
     def __init__(self, n: int, a: float = 0.8, s: float = 0.1, mu: float = 1.0,
                  history_length: int = 2, timestep_ps: float = 1.0,
-                 precision: str = "float64") -> None:
+                 precision: str = "float64", graph_safe: bool = False) -> None:
         super().__init__()
+        self.graph_safe = graph_safe  # fixed shapes, no syncs: CUDA-graph capturable
         self.history_length = history_length
         self.noise_draws = 1
         self.timestep_ps = timestep_ps

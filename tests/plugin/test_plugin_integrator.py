@@ -340,3 +340,28 @@ def test_nan_output_refused_with_step_number():
     # positions are those of the last good step (4 steps of +0.1 nm)
     np.testing.assert_allclose(positions_of(context)[:, 0], 0.4, atol=1e-6)
     assert context.getStepCount() == 4
+
+
+def test_cuda_graph_switch_status_and_serialization():
+    n = 4
+    safe = CGMLIntegrator(torch.jit.script(OUStep(n, graph_safe=True)), seed=1)
+    plain = CGMLIntegrator(torch.jit.script(OUStep(n)), seed=1)
+    assert safe.getUseCudaGraphs() and plain.getUseCudaGraphs()
+    assert safe.getCudaGraphStatus().startswith("not used:")
+    assert "graph_safe" in plain.getCudaGraphStatus()
+    results = []
+    for integ in (safe, plain):
+        context = make_context(make_system(n), integ, "CPU")
+        context.setPositions(np.zeros((n, 3)))
+        integ.step(6)
+        results.append(positions_of(context))
+    # on the CPU platform the graph path is never taken: same numbers as the plain module
+    np.testing.assert_array_equal(results[0], results[1])
+    status = safe.getCudaGraphStatus()
+    assert status.startswith("not used:") and ("cpu" in status or "without CUDA graph" in status)
+    safe.setUseCudaGraphs(False)
+    assert "disabled" in safe.getCudaGraphStatus()
+    copy = deserialize(openmm.XmlSerializer.serialize(safe))
+    assert copy.getUseCudaGraphs() is False
+    assert deserialize(openmm.XmlSerializer.serialize(plain)).getUseCudaGraphs() is True
+
