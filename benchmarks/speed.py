@@ -148,25 +148,35 @@ def allatom_ns_per_day(path: str, solvent: str, device: str, budget: float,
             "ns_per_day": dt_ps * 1e-3 / sec * 86400.0, "steps_timed": steps}
 
 
+def torch_device(device: str) -> str:
+    return "cuda" if device.startswith("cuda") else "cpu"
+
+
 def cg_simulation(model: Any, mapping: Any, device: str, seed: int = 1,
-                  overrides: dict[str, Any] | None = None) -> app.Simulation:
+                  overrides: dict[str, Any] | None = None,
+                  graphs: bool = True) -> app.Simulation:
     """Simulation of one mapping or of a list of them (replicas batched in one module);
-    ``overrides``: step-module export overrides (e.g. ``sigmas=[]``: no refinement)."""
-    module = model.export(mapping, **(overrides or {}))
+    ``overrides``: step-module export overrides (e.g. ``sigmas=[]``: no refinement);
+    ``graphs``: let the integrator capture the step in a CUDA graph (graph-safe modules on
+    CUDA only: the export picks a static graph for small molecules on CUDA)."""
+    module = model.export(mapping, device=torch_device(device), **(overrides or {}))
     topology, x0 = combine_mappings(mapping)
-    sim = app.Simulation(topology, create_system(mapping),
-                         create_integrator(module, seed=seed), platform_for(device),
+    integrator = create_integrator(module, seed=seed)
+    integrator.setUseCudaGraphs(graphs)
+    sim = app.Simulation(topology, create_system(mapping), integrator, platform_for(device),
                          platform_properties(device))
     sim.context.setPositions(x0 * u.nanometer)
     return sim
 
 
 def cg_ns_per_day(model: Any, mapping: Any, device: str, budget: float,
-                  min_steps: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    sim = cg_simulation(model, mapping, device, overrides=overrides)
-    sec, steps = timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=3)
+                  min_steps: int, overrides: dict[str, Any] | None = None,
+                  graphs: bool = True) -> dict[str, Any]:
+    sim = cg_simulation(model, mapping, device, overrides=overrides, graphs=graphs)
+    sec, steps = timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=5)
     return {"beads": mapping.num_beads, "timestep_ps": model.timestep_ps, "s_per_step": sec,
-            "ns_per_day": model.timestep_ps * 1e-3 / sec * 86400.0, "steps_timed": steps}
+            "ns_per_day": model.timestep_ps * 1e-3 / sec * 86400.0, "steps_timed": steps,
+            "cuda_graphs": sim.integrator.getCudaGraphStatus()}
 
 
 def compact_chain(n: int, spacing: float = 0.5) -> Any:
@@ -199,16 +209,18 @@ def compact_chain(n: int, spacing: float = 0.5) -> Any:
 
 
 def plugin_latency(model: Any, mapping: Any, device: str, budget: float,
-                   min_steps: int, overrides: dict[str, Any] | None = None) -> float:
-    sim = cg_simulation(model, mapping, device, overrides=overrides)
-    return timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=2)[0]
+                   min_steps: int, overrides: dict[str, Any] | None = None,
+                   graphs: bool = True) -> tuple[float, str]:
+    """(median s per step through the plugin, the integrator's CUDA-graph status)."""
+    sim = cg_simulation(model, mapping, device, overrides=overrides, graphs=graphs)
+    sec = timed_steps(sim.step, budget, min_steps, block=max(1, min_steps // 4), warmup=5)[0]
+    return sec, sim.integrator.getCudaGraphStatus()
 
 
 def bare_latency(model: Any, mapping: Any, device: str, budget: float,
                  min_steps: int, overrides: dict[str, Any] | None = None) -> float:
-    module = model.export(mapping, device="cuda" if device.startswith("cuda") else "cpu",
-                          **(overrides or {}))
-    dev = torch.device("cuda" if device.startswith("cuda") else "cpu")
+    module = model.export(mapping, device=torch_device(device), **(overrides or {}))
+    dev = torch.device(torch_device(device))
     x0 = torch.tensor(mapping.bead_positions()[0], dtype=torch.float32, device=dev)
     state = {"h": x0.unsqueeze(0).repeat(module.history_length, 1, 1)}
     zeros = torch.zeros_like(x0)
@@ -298,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         mapping = villin if path == VILLIN else model.map(path)
         row["cg"] = cg_ns_per_day(model, mapping, args.device, args.budget, args.min_steps,
                                   overrides)
+        if row["cg"]["cuda_graphs"] == "captured":  # the same run without the graph
+            row["cg_no_graphs"] = cg_ns_per_day(model, mapping, args.device, args.budget,
+                                                args.min_steps, overrides, graphs=False)
         if "allatom" in row:
             row["ratio"] = row["cg"]["ns_per_day"] / row["allatom"]["ns_per_day"]
         results["anchors"].append(row)
@@ -307,23 +322,25 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in args.sizes:
         print(f"beads {n} ...", file=sys.stderr, flush=True)
-        sec = plugin_latency(model, compact_chain(n), args.device, args.budget, args.min_steps,
-                             overrides)
+        sec, status = plugin_latency(model, compact_chain(n), args.device, args.budget,
+                                     args.min_steps, overrides)
         results["bead_scaling"].append({"beads": n, "ms_per_step": sec * 1e3,
-                                        "us_per_bead_step": sec * 1e6 / n})
+                                        "us_per_bead_step": sec * 1e6 / n,
+                                        "cuda_graphs": status})
         save(f"{n} beads: {sec * 1e3:.3f} ms/step")
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
-        sec = plugin_latency(model, [villin] * r, args.device, args.budget, args.min_steps,
-                             overrides)
+        sec, status = plugin_latency(model, [villin] * r, args.device, args.budget,
+                                     args.min_steps, overrides)
         agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
-        results["replica_scaling"].append({"replicas": r, "beads": villin.num_beads * r,
-                                           "ms_per_step": sec * 1e3,
-                                           "ms_per_replica_step": sec * 1e3 / r,
-                                           "aggregate_ns_per_day": agg})
+        row = {"replicas": r, "beads": villin.num_beads * r, "ms_per_step": sec * 1e3,
+               "ms_per_replica_step": sec * 1e3 / r, "aggregate_ns_per_day": agg,
+               "cuda_graphs": status}
+        results["replica_scaling"].append(row)
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)
-    plug = plugin_latency(model, villin, args.device, args.budget, args.min_steps, overrides)
+    plug, _status = plugin_latency(model, villin, args.device, args.budget, args.min_steps,
+                                   overrides)
     bare = bare_latency(model, villin, args.device, args.budget, args.min_steps, overrides)
     results["overhead"] = {"beads": villin.num_beads, "plugin_ms": plug * 1e3,
                            "bare_module_ms": bare * 1e3, "overhead_ms": (plug - bare) * 1e3,
@@ -331,6 +348,19 @@ def main(argv: list[str] | None = None) -> int:
     save(f"overhead: plugin {plug * 1e3:.3f} ms vs bare {bare * 1e3:.3f} ms")
     print(format_table(results))
     return 0
+
+
+def _graph(row: dict[str, Any]) -> str:
+    """'yes' when the step ran as a replayed CUDA graph, else the reason (shortened)."""
+    status = row.get("cuda_graphs", "")
+    if status == "captured":
+        return "yes"
+    for key, short in (("capture failed", "capture failed"),
+                       ("not graph_safe", "no (radius graph)"), ("not CUDA", "no (not CUDA)"),
+                       ("without CUDA graph", "no (not built)"), ("disabled", "no (off)")):
+        if key in status:
+            return short
+    return status or "-"
 
 
 def format_table(r: dict[str, Any]) -> str:
@@ -341,29 +371,34 @@ def format_table(r: dict[str, Any]) -> str:
              f"{r['noise_draws']} noise draws = 1 + Langevin steps per model step"
              + (f"; overrides {r['export_overrides']}" if r.get("export_overrides") else "")
              + ")", "",
-             "| system | solvent | atoms | all-atom ns/day | beads | CG ns/day | CG / all-atom |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "| system | solvent | atoms | all-atom ns/day | beads | CG ns/day | CG / all-atom "
+             "| CG ns/day, no CUDA graph | CUDA graph |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for a in r["anchors"]:
         aa = a.get("allatom")
         atoms = f"{aa['atoms']:,}" if aa else "-"
         aa_speed = f"{aa['ns_per_day']:.4g}" if aa else "-"
         ratio = f"{a['ratio']:.3g}x" if "ratio" in a else "-"
+        plain = f"{a['cg_no_graphs']['ns_per_day']:.4g}" if "cg_no_graphs" in a else "-"
         lines.append(f"| {a['system']} | {a['solvent']} | {atoms} | {aa_speed} | "
-                     f"{a['cg']['beads']} | {a['cg']['ns_per_day']:.4g} | {ratio} |")
-    lines += ["", "| beads (one compact chain) | ms / step | us / bead-step |", "|---:|---:|---:|"]
+                     f"{a['cg']['beads']} | {a['cg']['ns_per_day']:.4g} | {ratio} | {plain} | "
+                     f"{_graph(a['cg'])} |")
+    lines += ["", "| beads (one compact chain) | ms / step | us / bead-step | CUDA graph |",
+              "|---:|---:|---:|---|"]
     for b in r["bead_scaling"]:
-        lines.append(f"| {b['beads']:,} | {b['ms_per_step']:.3f} | {b['us_per_bead_step']:.3f} |")
+        lines.append(f"| {b['beads']:,} | {b['ms_per_step']:.3f} | {b['us_per_bead_step']:.3f} "
+                     f"| {_graph(b)} |")
     implicit = [a["allatom"]["ns_per_day"] for a in r["anchors"]
                 if a["solvent"] == "implicit" and "allatom" in a and "villin" in a["system"]]
     lines += ["", "| villin replicas | beads | ms / step | ms / replica-step | "
-                  "aggregate ns/day | vs one all-atom GBn2 run |",
-              "|---:|---:|---:|---:|---:|---:|"]
+                  "aggregate ns/day | vs one all-atom GBn2 run | CUDA graph |",
+              "|---:|---:|---:|---:|---:|---:|---|"]
     for b in r["replica_scaling"]:
         agg = b.get("aggregate_ns_per_day")
         ratio = f"{agg / implicit[0]:.3g}x" if agg and implicit else "-"
         lines.append(f"| {b['replicas']:,} | {b['beads']:,} | {b['ms_per_step']:.3f} | "
                      f"{b['ms_per_replica_step']:.4f} | "
-                     f"{f'{agg:.4g}' if agg else '-'} | {ratio} |")
+                     f"{f'{agg:.4g}' if agg else '-'} | {ratio} | {_graph(b)} |")
     o = r["overhead"]
     if o:
         lines += ["", f"Plugin overhead (villin, {o['beads']} beads): CGMLIntegrator.step "

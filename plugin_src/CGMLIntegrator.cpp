@@ -180,15 +180,15 @@ string CGMLIntegrator::getCudaGraphStatus() const {
         return "not used: capture failed: " + state->graphError;
     if (!useCudaGraphs)
         return "not used: disabled (setUseCudaGraphs(False))";
+    if (context == NULL || !state->prepared)
+        return "not used: not bound to a Context or not stepped yet";
+    if (!state->device.is_cuda())
+        return "not used: the module runs on " + state->device.str() + ", not CUDA";
     if (!state->graphSafe)
         return "not used: the module is not graph_safe (export it with a static graph)";
 #ifndef CGML_CUDA_GRAPHS
     return "not used: the plugin was built without CUDA graph support (no CUDA torch or CUDA headers at build time)";
 #else
-    if (context == NULL || !state->prepared)
-        return "not used: not bound to a Context or not stepped yet";
-    if (!state->device.is_cuda())
-        return "not used: the module runs on " + state->device.str() + ", not CUDA";
     return state->graphReady() ? "captured" : "warming up";
 #endif
 }

@@ -23,6 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--mapping", default=None,
                    help="bead mapping scheme (default: the one the model was trained with)")
     p.add_argument("--device", default="cpu", help="device of the module's weights (cpu)")
+    p.add_argument("--static-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="use all bead pairs of each molecule as fixed edges (CUDA-graph "
+                        "capturable step; default: auto, on for CUDA, molecules of at "
+                        "most 256 beads and at most 200,000 pairs)")
     add_refinement_arguments(p)
     p.add_argument("--save-mapping", default=None,
                    help="also write the BeadMapping JSON here (bead order of the module)")
@@ -39,11 +43,13 @@ def _run(args: argparse.Namespace) -> int:
         overrides["scheme"] = args.mapping
     mapping = model.map(args.structure, **overrides)
     kw = refinement_overrides(model.network.config, args)
-    module = model.export(mapping, path=args.output, device=args.device, **kw)
+    module = model.export(mapping, path=args.output, device=args.device,
+                          static_graph=args.static_graph, **kw)
     if args.save_mapping:
         mapping.save(args.save_mapping)
     info = {"output": args.output, "model": model.name, "structure": args.structure,
             "num_particles": module.num_particles, "history_length": module.history_length,
-            "noise_draws": module.noise_draws, "timestep_ps": module.timestep_ps}
+            "noise_draws": module.noise_draws, "timestep_ps": module.timestep_ps,
+            "static_graph": module.graph_safe}
     print(json.dumps(info, indent=2))
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import os
 import warnings
 from collections.abc import Sequence
@@ -17,6 +18,16 @@ import torch
 from openmm_cgml.export.step import StepModule
 from openmm_cgml.models.config import geometric_sigmas, noise_draws, refinement_ladder
 from openmm_cgml.utils import atomic_path
+
+#: ``static_graph=None`` (auto) exports static pairs only up to this many beads per molecule
+STATIC_GRAPH_MAX_BEADS = 256
+#: ... and up to this many pairs in all. Measured on one H200 (default ModelConfig, 35-bead
+#: chains, one step = 51 network calls): 1 replica (1,122 pairs) 170 ms radius search vs
+#: 27 ms static pairs in a CUDA graph, 64 replicas (72k pairs) 245 vs 140 ms, 512 replicas
+#: (574k pairs) 724 vs 953 ms; the two cost the same near 2e5 pairs.
+STATIC_GRAPH_AUTO_MAX_PAIRS = 200_000
+#: hard cap on the number of static pairs (directed, both directions) of one step module
+STATIC_GRAPH_MAX_PAIRS = 4_000_000
 
 
 @dataclass
@@ -189,20 +200,75 @@ def bead_embeddings(model: torch.nn.Module, mapping: Any,
                        g["atom_to_bead"], int(g["num_beads"]))
 
 
+def _accepts_pairs(model: torch.nn.Module) -> bool:
+    """True if ``model.dynamics`` and ``model.score`` both take a ``pairs`` argument."""
+    for name in ("dynamics", "score"):
+        try:
+            params = inspect.signature(getattr(model, name)).parameters
+        except (AttributeError, TypeError, ValueError):
+            return False
+        if "pairs" not in params:
+            return False
+    return True
+
+
+def static_pair_count(batch: torch.Tensor, cg_bonds: torch.Tensor) -> int:
+    """Number of static pairs of :func:`openmm_cgml.models.graph_ops.all_pairs` (directed)."""
+    counts = torch.bincount(batch.to(torch.long).cpu()) if batch.numel() else torch.zeros(1)
+    return int((counts * (counts - 1)).sum()) - 2 * int(cg_bonds.reshape(2, -1).shape[1])
+
+
+def resolve_static_graph(static_graph: bool | None, model: torch.nn.Module,
+                         batch: torch.Tensor, cg_bonds: torch.Tensor,
+                         device: torch.device | str) -> bool:
+    """Decide whether a step module uses static pairs (CUDA-graph capturable).
+
+    ``None`` (auto): True on a CUDA ``device`` when the model's ``dynamics``/``score`` take
+    ``pairs``, the largest molecule has at most :data:`STATIC_GRAPH_MAX_BEADS` beads and
+    there are at most :data:`STATIC_GRAPH_AUTO_MAX_PAIRS` pairs (beyond that the O(n^2)
+    pairs cost more than the radius search saves). ``True``: forced (ValueError if the model
+    cannot take pairs or the pairs exceed :data:`STATIC_GRAPH_MAX_PAIRS`). ``False``: off.
+    """
+    if static_graph is not None and not static_graph:
+        return False
+    supported = _accepts_pairs(model)
+    pairs = static_pair_count(batch, cg_bonds)
+    if static_graph is None:
+        largest = int(torch.bincount(batch.to(torch.long).cpu()).max()) if batch.numel() else 0
+        return (torch.device(device).type == "cuda" and supported
+                and largest <= STATIC_GRAPH_MAX_BEADS and pairs <= STATIC_GRAPH_AUTO_MAX_PAIRS)
+    if not supported:
+        raise ValueError(f"static_graph=True needs a model whose dynamics/score take a 'pairs' "
+                         f"argument (docs/CONTRACTS.md §5); {type(model).__name__} does not")
+    if pairs > STATIC_GRAPH_MAX_PAIRS:
+        raise ValueError(f"static_graph=True would store {pairs:,} bead pairs, more than the cap "
+                         f"of {STATIC_GRAPH_MAX_PAIRS:,}; export fewer or smaller molecules "
+                         "or use static_graph=False")
+    return True
+
+
 def build_step_module(model: torch.nn.Module, mapping: Any, *,
-                      device: torch.device | str = "cpu", **overrides: Any) -> StepModule:
-    """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list)."""
+                      device: torch.device | str = "cpu", static_graph: bool | None = None,
+                      **overrides: Any) -> StepModule:
+    """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list).
+
+    ``static_graph``: see :func:`export_step_module`; ``overrides``: of
+    :func:`inference_settings`.
+    """
     mappings = _as_mappings(mapping)
     settings = inference_settings(model, **overrides)
+    g = fine_graph_tensors(mappings, "cpu")
+    static = resolve_static_graph(static_graph, model, g["batch"], g["cg_bonds"], device)
     net = copy.deepcopy(model).to(device).eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    g = fine_graph_tensors(mappings, device)
+    g = {k: v.to(device) for k, v in g.items()}
     emb = bead_embeddings(net, mappings, device)
     return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
-                      settings.score_is_scaled, settings.sampler, settings.widen)
+                      settings.score_is_scaled, settings.sampler, settings.widen,
+                      static_graph=static)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -216,7 +282,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        noise_scale: float | None = None,
                        score_is_scaled: bool | None = None,
                        sampler: str | None = None,
-                       widen: bool | None = None) -> torch.jit.ScriptModule:
+                       widen: bool | None = None,
+                       static_graph: bool | None = None) -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -230,17 +297,26 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
             noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"), widen:
             override the values stored in the model's config (default ladder:
             ``refine_sigmas``).
+        static_graph: use every non-bonded pair of each molecule as fixed edges instead of a
+            radius search per call (same step to float rounding; fixed shapes and no
+            host-device syncs, so the plugin can capture the step in a CUDA graph; costs
+            O(n^2) per molecule). ``None`` (auto): on for a CUDA ``device`` when the largest
+            molecule has <= 256 beads and there are <= 200,000 pairs (about 180 copies of a
+            35-bead molecule; beyond that the pairs cost more than the search saves) and the
+            model's dynamics/score take ``pairs``; ``True`` forces it (ValueError over
+            4,000,000 pairs); ``False`` disables it. The choice is recorded as the module
+            attribute ``graph_safe``.
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
         external_force[N,3], box[3,3]) -> [N,3]`` and attributes ``history_length``,
-        ``noise_draws``, ``timestep_ps``, ``num_particles``.
+        ``noise_draws``, ``timestep_ps``, ``num_particles``, ``graph_safe``.
     """
     step = build_step_module(model, mapping, device=device, timestep_ps=timestep_ps,
                              history_length=history_length, sigmas=sigmas,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
-                             sampler=sampler, widen=widen)
+                             sampler=sampler, widen=widen, static_graph=static_graph)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

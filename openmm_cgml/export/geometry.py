@@ -13,21 +13,29 @@ import torch
 
 
 def has_box(box: torch.Tensor) -> bool:
-    """True when ``box`` ([3, 3], nm) describes a periodic cell (its diagonal is non-zero)."""
+    """True when ``box`` ([3, 3], nm) describes a periodic cell (its diagonal is non-zero).
+
+    Reads the tensor on the host (a device sync); :func:`minimum_image` does not use it.
+    """
     return bool((box[0, 0] * box[1, 1] * box[2, 2]).abs() > 0.0)
 
 
 def minimum_image(displacement: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     """Wrap displacements ``[..., 3]`` (nm) into the minimum image of a reduced triclinic box.
 
-    Returns ``displacement`` unchanged when ``box`` is all zeros (no PBC).
+    Returns ``displacement`` unchanged when ``box`` is all zeros (or any box length is zero,
+    like :func:`has_box`). Free of host-device syncs and data-dependent shapes (the box is
+    tested on the device), so it can be captured in a CUDA graph.
     """
-    if not has_box(box):
-        return displacement
     d = displacement
-    d = d - torch.round(d[..., 2:3] / box[2, 2]) * box[2]
-    d = d - torch.round(d[..., 1:2] / box[1, 1]) * box[1]
-    d = d - torch.round(d[..., 0:1] / box[0, 0]) * box[0]
+    cell = box.to(d.dtype)
+    diag = torch.diagonal(cell)
+    periodic = (diag[0] * diag[1] * diag[2]).abs() > 0.0
+    cell = torch.where(periodic, cell, torch.zeros_like(cell))
+    safe = torch.where(periodic, diag, torch.ones_like(diag))
+    d = d - torch.round(d[..., 2:3] / safe[2]) * cell[2]
+    d = d - torch.round(d[..., 1:2] / safe[1]) * cell[1]
+    d = d - torch.round(d[..., 0:1] / safe[0]) * cell[0]
     return d
 
 

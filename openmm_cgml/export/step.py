@@ -41,6 +41,13 @@ What one step does (``dt`` = ``timestep_ps``):
 The module keeps the bead embeddings (computed once from the fine graph at export time),
 the CG bonds, the bead masses and the ladder as buffers; it is a pure function of its
 inputs. The neighbour search lives in the model's ``dynamics``/``score`` (plain torch).
+
+With ``static_graph=True`` the module instead keeps every non-bonded pair of each molecule
+(buffer ``pairs``, :func:`openmm_cgml.models.graph_ops.all_pairs`) and passes it to
+``dynamics``/``score``: same step (to float rounding), but ``forward`` has fixed tensor
+shapes and no host-device syncs, so the plugin may capture it in a CUDA graph (it reads the
+plain attribute ``graph_safe``). The box is then not validated on the host: an unsupported
+(triclinic) box gives NaN positions instead of an error.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ import torch
 
 from openmm_cgml.export.geometry import finite_difference_velocity
 from openmm_cgml.models.config import SAMPLERS, noise_draws
+from openmm_cgml.models.graph_ops import all_pairs
 from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 
@@ -78,7 +86,14 @@ class StepModule(torch.nn.Module):
             ``"ancestral"`` (one step per level, see the module docstring).
         widen: sample the acceleration with ``sqrt(std^2 + (sigma_1 / dt^2)^2)`` instead of
             ``std`` (``ModelConfig.refine_widen``; only with a non-empty ladder).
+        static_graph: pass the fixed pairs of :func:`~openmm_cgml.models.graph_ops.all_pairs`
+            to ``model.dynamics``/``model.score`` (their ``pairs`` argument) instead of letting
+            them search neighbours: CUDA-graph capturable, O(n^2) per molecule.
     """
+
+    # TorchScript constant: the branch not taken is not compiled, so a model whose
+    # dynamics/score take no ``pairs`` argument still scripts with static_graph=False
+    __constants__ = ["static_graph"]
 
     def __init__(
         self,
@@ -96,6 +111,7 @@ class StepModule(torch.nn.Module):
         score_is_scaled: bool = False,
         sampler: str = "langevin",
         widen: bool = False,
+        static_graph: bool = False,
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -135,6 +151,9 @@ class StepModule(torch.nn.Module):
         # the next lower level of each level (0 after the last) for the diffusion samplers
         self.register_buffer("next_sigmas", torch.tensor(sig[1:] + [0.0] if sig else [],
                                                          dtype=dtype, device=device))
+        self.static_graph = bool(static_graph)
+        if self.static_graph:
+            self.register_buffer("pairs", all_pairs(self.batch, self.cg_bonds))
         # Contract attributes: plain module attributes (not Final constants) so that
         # C++ can read them with module.attr("...").
         self.history_length: int = int(history_length)
@@ -149,6 +168,8 @@ class StepModule(torch.nn.Module):
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
         # read by the plugin: the dtype it feeds the module with
         self.precision: str = "float64" if dtype == torch.float64 else "float32"
+        # read by the plugin: forward has fixed shapes and no host syncs (CUDA-graph safe)
+        self.graph_safe: bool = self.static_graph
 
     def forward(
         self,
@@ -182,8 +203,12 @@ class StepModule(torch.nn.Module):
         dt = self.timestep_ps
 
         velocity = finite_difference_velocity(hist, cell, dt)
-        mean, std, latent = self.model.dynamics(
-            self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
+        if self.static_graph:
+            mean, std, latent = self.model.dynamics(
+                self.bead_embeddings, hist, self.cg_bonds, self.batch, cell, self.pairs)
+        else:
+            mean, std, latent = self.model.dynamics(
+                self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
         if self.widen:
             std = widened_std(std, self.sigmas[0] / (dt * dt))
         accel = mean + std * eps[0] + fext * self.inv_mass
@@ -196,7 +221,12 @@ class StepModule(torch.nn.Module):
             alpha = self.alphas[level]
             scale = self.noise_scales[level]
             for _ in range(self.steps_per_level):
-                s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch, cell)
+                if self.static_graph:
+                    s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
+                                         cell, self.pairs)
+                else:
+                    s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
+                                         cell)
                 if self.score_is_scaled:
                     s = s / sigma
                 if self.sampler_code == 0:

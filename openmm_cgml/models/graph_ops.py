@@ -4,8 +4,15 @@
   dense O(N^2) search for small N and an O(N) cell list for large N; never capped.
   (1 CPU thread, ~0.3 particles/nm^3: N = 1,000 in 9 ms, 10,000 in 0.17 s, 100,000 in
   2.7 s with the cell list; the dense search is faster below ~400 particles.)
-* :func:`build_edges` -- CG bonds + radius pairs with an edge type.
+* :func:`build_edges` -- CG bonds + radius pairs with an edge type (or, in "static pairs"
+  mode, CG bonds + a fixed superset of the radius pairs from :func:`all_pairs`).
+* :func:`all_pairs` -- every non-bonded pair of one molecule (computed once, e.g. at export).
 * :func:`scatter_sum` -- sum edge values onto nodes.
+
+Static pairs: every message of the coarse networks is weighted by the cutoff envelope,
+which is exactly 0 beyond the cutoff, so feeding all pairs of a molecule instead of the
+radius pairs gives the same outputs (to float rounding) with fixed tensor shapes and no
+host-device synchronisation (CUDA-graph capturable), at O(n^2) cost per molecule.
 
 Edge convention: ``edge_index[0]`` = source j, ``edge_index[1]`` = target i (messages flow
 j -> i); ``vec = x[j] - x[i]`` (minimum image when a box is given). Periodic boxes must be
@@ -46,12 +53,41 @@ def is_periodic(box: Tensor) -> bool:
     return True
 
 
+def _wrap(vec: Tensor, box: Tensor) -> Tensor:
+    """``vec - L round(vec / L)`` per axis with L = diag(box); axes with L <= 0 unchanged."""
+    lengths = torch.diagonal(box).to(vec.dtype)
+    safe = torch.where(lengths > 0, lengths, torch.ones_like(lengths))
+    return vec - torch.where(lengths > 0, lengths, torch.zeros_like(lengths)) \
+        * torch.round(vec / safe)
+
+
 def minimum_image(vec: Tensor, box: Tensor) -> Tensor:
-    """Apply the minimum-image convention to displacement vectors [..., 3] (no-op without PBC)."""
+    """Apply the minimum-image convention to displacement vectors [..., 3] (no-op without PBC).
+
+    Validates ``box`` on the host (:func:`is_periodic`), so it synchronises with the device;
+    :func:`minimum_image_unchecked` is the sync-free variant.
+    """
     if not is_periodic(box):
         return vec
-    lengths = torch.diagonal(box).to(vec.dtype)
-    return vec - lengths * torch.round(vec / lengths)
+    return _wrap(vec, box)
+
+
+def minimum_image_unchecked(vec: Tensor, box: Tensor) -> Tensor:
+    """Minimum image of displacements ``vec`` [..., 3] (nm) without host-side checks.
+
+    ``box`` [3, 3] nm, orthorhombic or all zeros (no-op). Free of host-device syncs and of
+    data-dependent shapes (CUDA-graph capturable); equal to :func:`minimum_image` for every
+    box that it accepts. A box that :func:`is_periodic` rejects (non-zero off-diagonal,
+    negative or partly zero lengths) makes the result NaN instead of raising, so that an
+    unsupported box cannot pass silently.
+    """
+    diag = torch.diagonal(box)
+    zero = diag == 0
+    bad = (diag < 0).any() | (zero.any() & ~zero.all()) \
+        | ((box - torch.diag_embed(diag)) != 0).any()
+    zeros = torch.zeros(3, dtype=vec.dtype, device=vec.device)
+    poison = torch.where(bad, torch.full_like(zeros, float("nan")), zeros)
+    return _wrap(vec, box) + poison
 
 
 def _dense_pairs(pos: Tensor, cutoff: float, batch: Tensor, box: Tensor) -> Tensor:
@@ -134,27 +170,73 @@ def radius_graph(pos: Tensor, cutoff: float, batch: Tensor, box: Tensor,
     return _cell_list_pairs(pos, cutoff, batch, box)
 
 
-def build_edges(pos: Tensor, cg_bonds: Tensor, batch: Tensor, box: Tensor,
-                cutoff: float) -> tuple[Tensor, Tensor, Tensor]:
+def all_pairs(batch: Tensor, cg_bonds: Tensor) -> Tensor:
+    """Every directed non-bonded pair of particles of one molecule (the static-pairs superset).
+
+    Args:
+        batch: int64 [N] molecule index; pairs never cross molecules.
+        cg_bonds: int64 [2, E] bonded pairs (each once); excluded in both directions.
+    Returns:
+        int64 [2, P] on ``batch``'s device: row 0 source j, row 1 target i, i != j, sorted by
+        target then source; P = sum over molecules of n_m (n_m - 1) minus 2 E.
+    Meant to run once (e.g. at export); it synchronises with the device.
+    """
+    batch = batch.to(torch.long).reshape(-1)
+    n = batch.shape[0]
+    device = batch.device
+    if n == 0:
+        return torch.zeros(2, 0, dtype=torch.long, device=device)
+    order = torch.argsort(batch, stable=True)
+    counts = torch.bincount(batch)
+    starts = torch.cumsum(counts, 0) - counts
+    size = counts[batch[order]]                       # molecule size of each sorted target
+    rows = torch.repeat_interleave(torch.arange(n, device=device), size)
+    first = torch.cumsum(size, 0) - size
+    slot = torch.arange(rows.shape[0], device=device) - first[rows]
+    i = order[rows]
+    j = order[starts[batch[i]] + slot]
+    key = i * n + j
+    keep = i != j
+    bonds = cg_bonds.to(device=device, dtype=torch.long).reshape(2, -1)
+    if bonds.shape[1] > 0:
+        keep = keep & ~torch.isin(key, torch.cat([bonds[1] * n + bonds[0],
+                                                  bonds[0] * n + bonds[1]]))
+    key = torch.sort(key[keep]).values
+    return torch.stack([key % n, torch.div(key, n, rounding_mode="floor")], 0)
+
+
+def build_edges(pos: Tensor, cg_bonds: Tensor, batch: Tensor, box: Tensor, cutoff: float,
+                pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
     """Edges of the coarse graph: CG bonds (type 1, any length) + radius pairs (type 0).
 
     A bonded pair within the cutoff appears once, as a bond.
 
     Args:
-        pos: [N, 3] nm; cg_bonds: int64 [2, E] (each bond once); batch: [N]; box: [3, 3].
+        pos: [N, 3] nm; cg_bonds: int64 [2, E] (each bond once); batch: [N]; box: [3, 3] nm;
+        cutoff: nm.
+        pairs: optional int64 [2, P] fixed non-bonded pairs (:func:`all_pairs`) used instead
+            of the radius search, unfiltered by distance (the networks' envelope zeroes the
+            pairs beyond the cutoff). Then the edges have fixed shapes and nothing syncs.
     Returns:
         edge_index int64 [2, P] (source, target), edge_type int64 [P],
         vec [P, 3] = x[source] - x[target] (nm, minimum image).
     """
-    n = pos.shape[0]
-    radius = radius_graph(pos, cutoff, batch, box)
     bonds = torch.cat([cg_bonds, cg_bonds.flip(0)], 1)
-    if bonds.shape[1] > 0:
-        rkey = radius[1] * n + radius[0]
-        bkey = bonds[1] * n + bonds[0]
-        radius = radius[:, ~torch.isin(rkey, bkey)]
-    edge_index = torch.cat([bonds, radius], 1)
+    if pairs is None:
+        n = pos.shape[0]
+        others = radius_graph(pos, cutoff, batch, box)
+        if bonds.shape[1] > 0:
+            rkey = others[1] * n + others[0]
+            bkey = bonds[1] * n + bonds[0]
+            others = others[:, ~torch.isin(rkey, bkey)]
+    else:
+        others = pairs
+    edge_index = torch.cat([bonds, others], 1)
     edge_type = torch.cat([torch.ones(bonds.shape[1], dtype=torch.long, device=pos.device),
-                           torch.zeros(radius.shape[1], dtype=torch.long, device=pos.device)])
-    vec = minimum_image(pos[edge_index[0]] - pos[edge_index[1]], box)
+                           torch.zeros(others.shape[1], dtype=torch.long, device=pos.device)])
+    diff = pos[edge_index[0]] - pos[edge_index[1]]
+    if pairs is None:
+        vec = minimum_image(diff, box)
+    else:
+        vec = minimum_image_unchecked(diff, box)
     return edge_index, edge_type, vec

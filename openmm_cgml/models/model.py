@@ -21,7 +21,12 @@ from torch import Tensor, nn
 
 from openmm_cgml.datasets.graph import GraphBatch
 from openmm_cgml.models.config import SAMPLERS, ModelConfig
-from openmm_cgml.models.graph_ops import minimum_image, scatter_mean, scatter_sum
+from openmm_cgml.models.graph_ops import (
+    minimum_image,
+    minimum_image_unchecked,
+    scatter_mean,
+    scatter_sum,
+)
 from openmm_cgml.models.layers import MLP
 from openmm_cgml.models.networks import (
     EmbeddingNet,
@@ -126,41 +131,47 @@ class CGModel(nn.Module):
         return self.embedding(atom_element, atom_residue, atom_role, atom_mass, atom_bonds,
                               bond_types, atom_to_bead, num_beads)
 
-    def _velocities(self, history: Tensor, box: Tensor) -> Tensor:
-        """Normalised finite-difference velocities [N, k-1, 3]."""
-        dx = minimum_image(history[1:] - history[:-1], box)
+    def _velocities(self, history: Tensor, box: Tensor, checked: bool = True) -> Tensor:
+        """Normalised finite-difference velocities [N, k-1, 3]; ``checked=False`` uses the
+        sync-free minimum image (no host-side box validation)."""
+        dx = history[1:] - history[:-1]
+        dx = minimum_image(dx, box) if checked else minimum_image_unchecked(dx, box)
         return (dx / (self.dt * self.velocity_rms)).permute(1, 0, 2)
 
     @torch.jit.export
     def dynamics(self, bead_emb: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
-                 box: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+                 box: Tensor, pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         """Gaussian over the next acceleration.
 
         Args: bead_emb [N, H]; history [k, N, 3] nm; cg_bonds int64 [2, E]; batch [N];
-        box [3, 3] nm (zeros = no PBC).
+        box [3, 3] nm (zeros = no PBC); pairs: optional int64 [2, P] static non-bonded
+        pairs (:func:`~openmm_cgml.models.graph_ops.all_pairs`) replacing the radius search:
+        same result, fixed shapes, no host-device sync (the box is then not validated).
         Returns: mean [N, 3] and std [N, 3] in nm/ps^2, latent [N, H].
         """
         if history.shape[0] != self.history_length:
             raise RuntimeError("history must hold history_length frames")
-        vel = self._velocities(history, box)
-        mean, std, latent = self.dynamics_net(bead_emb, history[-1], vel, cg_bonds, batch, box)
+        vel = self._velocities(history, box, pairs is None)
+        mean, std, latent = self.dynamics_net(bead_emb, history[-1], vel, cg_bonds, batch, box,
+                                              pairs)
         return mean * self.acceleration_rms, std * self.acceleration_rms, latent
 
     @torch.jit.export
     def score(self, x: Tensor, sigma: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor,
-              batch: Tensor, box: Tensor) -> Tensor:
+              batch: Tensor, box: Tensor, pairs: Tensor | None = None) -> Tensor:
         """Score of the next-position density at noise level ``sigma``.
 
         Args: x [N, 3] nm (noisy next positions); sigma (nm) scalar tensor or [N];
-        latent [N, H] from :meth:`dynamics`; history [k, N, 3] nm; cg_bonds, batch, box.
+        latent [N, H] from :meth:`dynamics`; history [k, N, 3] nm; cg_bonds, batch, box;
+        pairs: optional static pairs, as in :meth:`dynamics`.
         Returns: [N, 3] approximation of grad_x log p_sigma(x | history), nm^-1.
         """
         sig = sigma.to(x.dtype).reshape(-1)
         if sig.shape[0] == 1:
             sig = sig.expand(x.shape[0])
-        vel = self._velocities(history[-2:], box)[:, 0]
+        vel = self._velocities(history[-2:], box, pairs is None)[:, 0]
         return self.score_net(x, sig, latent, history[-1], vel, cg_bonds, batch, box,
-                              float(self.displacement_rms))
+                              self.displacement_rms.to(x.dtype), pairs)
 
     @torch.jit.export
     def refine(self, x: Tensor, latent: Tensor, history: Tensor, cg_bonds: Tensor, batch: Tensor,
@@ -177,18 +188,20 @@ class CGModel(nn.Module):
         total = self.refine_sigmas.shape[0]
         sigma_min = self.refine_sigmas[total - 1]
         draw = 0
+        # pairs=None is passed explicitly: TorchScript ignores default arguments on calls
+        # between methods of one module
         for lev in range(total):
             sigma = self.refine_sigmas[lev].to(x.dtype)
             if self.sampler_code != 0:
                 nxt = self.refine_sigmas[lev + 1].to(x.dtype) if lev + 1 < total \
                     else torch.zeros_like(sigma)
-                s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
+                s = self.score(x, sigma, latent, history, cg_bonds, batch, box, None)
                 x = diffusion_step(x, s, sigma, nxt, self.sampler_code, noise[draw])
                 draw += 1
                 continue
             alpha = self.refine_step_size * (sigma / sigma_min) ** 2
             for _ in range(self.refine_steps):
-                s = self.score(x, sigma, latent, history, cg_bonds, batch, box)
+                s = self.score(x, sigma, latent, history, cg_bonds, batch, box, None)
                 x = x + 0.5 * alpha * s + self.refine_noise * torch.sqrt(alpha) * noise[draw]
                 draw += 1
         return x
@@ -205,7 +218,7 @@ class CGModel(nn.Module):
         """
         if noise.shape[0] < self.noise_draws:
             raise RuntimeError("noise must hold noise_draws standard-normal frames")
-        mean, std, latent = self.dynamics(bead_emb, history, cg_bonds, batch, box)
+        mean, std, latent = self.dynamics(bead_emb, history, cg_bonds, batch, box, None)
         dt = self.dt.to(history.dtype)
         refine = self.refine_levels > 0 and (self.sampler_code != 0 or self.refine_steps > 0)
         if refine and self.refine_widen:

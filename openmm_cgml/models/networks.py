@@ -71,7 +71,11 @@ class EmbeddingNet(nn.Module):
 
 
 class _EdgeEncoder(nn.Module):
-    """Invariant edge features: radial basis, edge type one-hot -> [P, num_rbf + 2], env [P]."""
+    """Invariant edge features: radial basis, edge type one-hot -> [P, num_rbf + 2], env [P].
+
+    The one-hot is built by comparison (``torch.nn.functional.one_hot`` checks the range of
+    its input on the host, a device sync that breaks CUDA-graph capture).
+    """
 
     def __init__(self, num_rbf: int, cutoff: float) -> None:
         super().__init__()
@@ -82,7 +86,8 @@ class _EdgeEncoder(nn.Module):
     def forward(self, vec: Tensor, edge_type: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         dist = torch.sqrt((vec * vec).sum(-1) + 1e-12)
         rbf, env = self.rbf(dist, edge_type == 0)
-        onehot = torch.nn.functional.one_hot(edge_type, self.num_types).to(vec.dtype)
+        types = torch.arange(self.num_types, dtype=edge_type.dtype, device=edge_type.device)
+        onehot = (edge_type.unsqueeze(-1) == types).to(vec.dtype)
         return torch.cat([rbf, onehot], -1), env, dist
 
 
@@ -93,7 +98,9 @@ class PlainDynamicsNet(nn.Module):
     """Non-equivariant dynamics GNN.
 
     forward(bead_emb [N, H], pos [N, 3] nm, vel [N, T, 3] normalised velocities, cg_bonds,
-    batch, box) -> (mean [N, 3], std [N, 3] >= min_std, latent [N, H]), normalised units.
+    batch, box, pairs=None) -> (mean [N, 3], std [N, 3] >= min_std, latent [N, H]),
+    normalised units. ``pairs``: optional int64 [2, P] static non-bonded pairs used instead
+    of the radius search (see :func:`~openmm_cgml.models.graph_ops.build_edges`).
     """
 
     def __init__(self, hidden: int, layers: int, num_vel: int, num_rbf: int, cutoff: float,
@@ -109,8 +116,9 @@ class PlainDynamicsNet(nn.Module):
         self.head = MLP(hidden, hidden, 6)
 
     def forward(self, bead_emb: Tensor, pos: Tensor, vel: Tensor, cg_bonds: Tensor,
-                batch: Tensor, box: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff)
+                batch: Tensor, box: Tensor,
+                pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
         n = pos.shape[0]
         h = self.node_in(torch.cat([bead_emb, vel.reshape(n, -1)], -1))
@@ -130,7 +138,8 @@ class PlainScoreNet(nn.Module):
 
     forward(x [N, 3] nm noisy next positions, sigma [N] nm, latent [N, H], pos [N, 3] nm
     current positions, vel [N, 3] normalised last velocity, cg_bonds, batch, box,
-    disp_scale nm) -> score [N, 3] in nm^-1 (``f / sigma``).
+    disp_scale (0-d tensor, nm), pairs=None) -> score [N, 3] in nm^-1
+    (``f / sigma``). ``pairs``: as in :class:`PlainDynamicsNet`.
     """
 
     def __init__(self, hidden: int, layers: int, num_rbf: int, cutoff: float,
@@ -146,8 +155,9 @@ class PlainScoreNet(nn.Module):
         self.head = MLP(hidden, hidden, 3)
 
     def forward(self, x: Tensor, sigma: Tensor, latent: Tensor, pos: Tensor, vel: Tensor,
-                cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: float) -> Tensor:
-        edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff)
+                cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: Tensor,
+                pairs: Tensor | None = None) -> Tensor:
+        edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
         disp = (x - pos) / disp_scale
         h = self.node_in(torch.cat([latent, self.sigma_emb(sigma), disp, vel], -1))
@@ -191,8 +201,9 @@ class EquivariantDynamicsNet(nn.Module):
         self.std_head = MLP(hidden, hidden, 1)
 
     def forward(self, bead_emb: Tensor, pos: Tensor, vel: Tensor, cg_bonds: Tensor,
-                batch: Tensor, box: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff)
+                batch: Tensor, box: Tensor,
+                pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
         unit = vec / dist.unsqueeze(-1)
         norms = torch.sqrt((vel * vel).sum(-1) + 1e-12)            # [N, T]
@@ -224,8 +235,9 @@ class EquivariantScoreNet(nn.Module):
         self.gate = MLP(hidden, hidden, hidden)
 
     def forward(self, x: Tensor, sigma: Tensor, latent: Tensor, pos: Tensor, vel: Tensor,
-                cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: float) -> Tensor:
-        edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff)
+                cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: Tensor,
+                pairs: Tensor | None = None) -> Tensor:
+        edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
         unit = vec / dist.unsqueeze(-1)
         disp = (x - pos) / disp_scale

@@ -133,11 +133,13 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
 
     from openmm_cgml.export.options import config_overrides
 
-    module = cg_model.export(mapping, **config_overrides(cg_model.network.config,
-                                                         dict(refinement or {})))
+    plat = choose_platform(platform)
+    # exported for the device it will run on: on CUDA small molecules get a static graph,
+    # which the integrator captures once in a CUDA graph and replays every step
+    module = cg_model.export(mapping, device="cuda" if plat.getName() == "CUDA" else "cpu",
+                             **config_overrides(cg_model.network.config, dict(refinement or {})))
     system = create_system(mapping)
     integrator = create_integrator(module, seed=seed)
-    plat = choose_platform(platform)
     simulation = app.Simulation(mapping.topology, system, integrator, plat)
     x0 = mapping.bead_positions()
     x0 = x0[0] if x0.ndim == 3 else x0
@@ -203,6 +205,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "ns_per_day": sim_ns / (run_s / 86400.0) if run_s > 0 else float("inf"),
         "steps_per_s": steps_done / run_s if run_s > 0 else float("inf"),
         "platform": simulation.context.getPlatform().getName(),
+        "cuda_graphs": integrator.getCudaGraphStatus(),
         "seed": int(seed),
         "refinement": {"sampler": str(module.sampler), "levels": int(module.sigmas.shape[0]),
                        "sigma_max_nm": float(module.sigmas[0]) if module.sigmas.numel() else 0.0,

@@ -148,3 +148,39 @@ def test_cuda_graph_replay_matches_ordinary_calls():
     assert status[True] == "captured", status[True]
     assert "disabled" in status[False]
     np.testing.assert_array_equal(final[True], final[False])
+    plain = CGMLIntegrator(torch.jit.script(OUStep(n)), seed=5)
+    ctx = cuda_context(make_system(n), plain)
+    ctx.setPositions(x0)
+    plain.step(5)
+    assert "not graph_safe" in plain.getCudaGraphStatus()
+
+
+
+def test_shipped_model_replayed_as_cuda_graph():
+    """The default model on villin, exported for CUDA (static graph chosen automatically), is
+    captured by the integrator and follows the ordinary calls' trajectory (same seed; scatter
+    sums use atomics, so agreement is to float rounding, not bit for bit)."""
+    import os
+
+    import openmm.app
+
+    from openmm_cgml.pretrained import load_model
+    from openmm_cgml.simulation import create_integrator, create_system
+
+    model = load_model()
+    villin = model.map(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))
+    module = model.export(villin, device="cuda")
+    assert module.graph_safe
+    x0 = villin.bead_positions()
+    x0 = x0[0] if x0.ndim == 3 else x0
+    final, status = {}, {}
+    for use in (True, False):
+        integ = create_integrator(module, seed=3)
+        integ.setUseCudaGraphs(use)
+        ctx = cuda_context(create_system(villin), integ)
+        ctx.setPositions(x0)
+        integ.step(8)
+        final[use] = integ.getHistory()[-1]
+        status[use] = integ.getCudaGraphStatus()
+    assert status[True] == "captured", status[True]
+    np.testing.assert_allclose(final[True], final[False], atol=1e-3)
