@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
+from setuptools.errors import CompileError
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 PLUGIN_SRC = os.path.join(ROOT, "plugin_src")
@@ -246,13 +247,26 @@ class BuildPluginExt(build_ext):
                 setattr(compiler, attr, [f for f in flags if f not in drop])
         sources = [os.path.join(PLUGIN_SRC, s) for s in CXX_SOURCES] + [wrapper]
 
+        graph_support = {"on": bool(deps["cuda_include"])}
+
         def compile_one(source: str) -> str:
             obj = os.path.join(build_temp, os.path.basename(source) + ".o")
             if self.force or _newer(obj, [source, *headers]):
                 print(f"compiling {os.path.basename(source)}", flush=True)
                 cc_args = [f"-I{d}" for d in include_dirs + list(self.include_dirs or [])]
-                compiler._compile(obj, source, os.path.splitext(source)[1], [*cc_args, "-c"],
-                                  cflags, [])
+                try:
+                    compiler._compile(obj, source, os.path.splitext(source)[1],
+                                      [*cc_args, "-c"], cflags, [])
+                except CompileError:
+                    if "-DCGML_CUDA_GRAPHS" not in cflags:
+                        raise
+                    # the CUDA-graph path is an optimisation: never let it break the install
+                    print(f"openmm-cgml: {os.path.basename(source)} did not compile with CUDA "
+                          "graphs; building it without them", flush=True)
+                    graph_support["on"] = False
+                    compiler._compile(obj, source, os.path.splitext(source)[1],
+                                      [*cc_args, "-c"],
+                                      [f for f in cflags if f != "-DCGML_CUDA_GRAPHS"], [])
             return obj
 
         jobs = int(os.environ.get("CGML_BUILD_JOBS", "2"))
@@ -292,7 +306,7 @@ class BuildPluginExt(build_ext):
             "python": sysconfig.get_python_version(),
             "openmm_lib": lib_dirs[0],
             "torch_lib": deps["torch_lib"][0],
-            "cuda_graphs": bool(deps["cuda_include"]),
+            "cuda_graphs": graph_support["on"],
         }
         info_path = os.path.join(PLUGIN_PKG_DIR, "_build_info.json")
         with open(info_path + ".tmp", "w", encoding="utf-8") as handle:

@@ -84,7 +84,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              checkpoint: str | os.PathLike | None = None,
              collision_threshold_nm: float = 0.1, progress: bool = True,
              max_reports: int = 2000,
-             refinement: dict[str, Any] | None = None) -> dict[str, Any]:
+             refinement: dict[str, Any] | None = None,
+             cuda_graphs: bool = False) -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -103,6 +104,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         collision_threshold_nm: non-bonded bead pairs closer than this count as collisions.
         refinement: ModelConfig refinement changes for this run (e.g.
             ``{"refine_sampler": "ancestral", "refine_widen": True}``); default: the model's.
+        cuda_graphs: on CUDA, replay the step as a CUDA graph (small molecules; opt-in,
+            see ``CGMLIntegrator.setUseCudaGraphs``); summary.json says whether it was used.
 
     Returns:
         The summary dict (also written to ``summary.json``).
@@ -139,7 +142,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     module = cg_model.export(mapping, device="cuda" if plat.getName() == "CUDA" else "cpu",
                              **config_overrides(cg_model.network.config, dict(refinement or {})))
     system = create_system(mapping)
-    integrator = create_integrator(module, seed=seed)
+    integrator = create_integrator(module, seed=seed, cuda_graphs=cuda_graphs)
     simulation = app.Simulation(mapping.topology, system, integrator, plat)
     x0 = mapping.bead_positions()
     x0 = x0[0] if x0.ndim == 3 else x0

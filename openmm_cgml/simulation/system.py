@@ -115,17 +115,22 @@ def no_jit_respecialisation() -> Any:
     return torch.jit.optimized_execution(False)
 
 
-def create_integrator(step_module: Any, seed: int | None = None) -> openmm.Integrator:
+def create_integrator(step_module: Any, seed: int | None = None,
+                      cuda_graphs: bool = False) -> openmm.Integrator:
     """A ``CGMLIntegrator`` (compiled plugin) running ``step_module``.
 
     Args:
         step_module: TorchScript step module (object, path or bytes), see
             ``openmm_cgml.export.export_step_module``.
         seed: integrator random seed (same seed -> same trajectory on the same platform).
+        cuda_graphs: on CUDA, capture a graph-safe module (exported with a static graph) in a
+            CUDA graph and replay it every step (``CGMLIntegrator.setUseCudaGraphs``; opt-in
+            until verified on GPUs).
     """
     from openmm_cgml.plugin import CGMLIntegrator
 
     integrator = CGMLIntegrator(_module_bytes(step_module), seed)
+    integrator.setUseCudaGraphs(bool(cuda_graphs))
     return integrator
 
 
