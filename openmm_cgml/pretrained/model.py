@@ -111,11 +111,18 @@ class CGMLModel:
         return create_system(mapping, **kwargs)
 
     def create_integrator(self, mapping: Any, seed: int | None = None,
-                          **overrides: Any) -> openmm.Integrator:
-        """``CGMLIntegrator`` running this model on ``mapping``'s beads, seeded with ``seed``."""
+                          cuda_graphs: bool = False, **overrides: Any) -> openmm.Integrator:
+        """``CGMLIntegrator`` running this model on ``mapping``'s beads, seeded with ``seed``.
+
+        ``cuda_graphs``: export for CUDA (a static graph for small molecules) and let the
+        integrator replay the step as a CUDA graph when the Context runs on OpenMM's CUDA
+        platform (opt-in; ``integrator.getCudaGraphStatus()`` tells whether it is used).
+        """
         from openmm_cgml.simulation import create_integrator
 
-        return create_integrator(self.export(mapping, **overrides), seed=seed)
+        device = "cuda" if cuda_graphs and torch.cuda.is_available() else "cpu"
+        return create_integrator(self.export(mapping, device=device, **overrides), seed=seed,
+                                 cuda_graphs=cuda_graphs)
 
     def create_force(self, mapping: Any, temperature_K: float | None = None,
                      sigma_nm: float | None = None) -> openmm.Force:
