@@ -70,6 +70,19 @@ if [ "$SKIP_BUILD" = 0 ]; then
     || { log "BUILD FAILED"; tail -30 "$R/install.log"; exit 1; }
 fi
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# every runtime dependency must import before the GPU time is spent (2026-12-02: deeptime was
+# missing beside the --no-deps wheels and the evaluation stage died after 10 minutes of training)
+missing=$($PY - <<'EOF2'
+import importlib.util
+names = ["numpy", "torch", "openmm", "pdbfixer", "mdtraj", "h5py", "safetensors", "yaml", "tqdm",
+         "matplotlib", "scipy", "pymetis", "deeptime"]
+print(" ".join(n for n in names if importlib.util.find_spec(n) is None))
+EOF2
+)
+if [ -n "$missing" ]; then
+  log "MISSING PYTHON PACKAGES: $missing (add their wheels to .whl/, see ../shared/DESIGN.md)"
+  exit 1
+fi
 $PY -c "import openmm, torch, openmm_cgml; print('openmm', openmm.__version__, 'torch', torch.__version__, [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())])" | tee -a "$R/pipeline.log"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$R/pipeline.log"
 
