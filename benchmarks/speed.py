@@ -239,6 +239,25 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
     return timed_steps(step, budget, min_steps, block=max(1, min_steps // 4), warmup=2)[0]
 
 
+def step_gflop(model: Any, mapping: Any, overrides: dict[str, Any] | None = None,
+               static_graph: bool = False) -> float:
+    """Matrix-multiply work of one CG step (GFLOP, counted by torch.utils.flop_counter on the
+    eager step module on the CPU; elementwise work is not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from openmm_cgml.export.export import build_step_module
+
+    module = build_step_module(model.network, mapping, static_graph=static_graph,
+                               **(overrides or {}))
+    n, k = module.num_particles, module.history_length
+    x0 = torch.tensor(mapping.bead_positions()[0], dtype=torch.float32)
+    hist = x0.unsqueeze(0).repeat(k, 1, 1)
+    noise = torch.randn((module.noise_draws, n, 3), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(hist, noise, torch.zeros(n, 3), torch.zeros(3, 3))
+    return counter.get_total_flops() / 1e9
+
+
 # ----------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -255,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--steps-per-level", type=int, default=None,
                    help="Langevin refinement steps per noise level (default: the model's)")
+    p.add_argument("--tf32", action="store_true",
+                   help="allow TF32 tensor-core matmuls on CUDA (libtorch-wide, so the plugin too)")
     p.add_argument("--no-refinement", action="store_true",
                    help="CG steps without score refinement (one network call per step)")
     args = p.parse_args(argv)
@@ -271,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no GPU")
     torch.manual_seed(0)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
     model = load_model(args.model)
     results: dict[str, Any] = {
         "device": args.device,
@@ -285,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
     villin = model.map(VILLIN)
     results["noise_draws"] = int(model.export(villin, **overrides).noise_draws)
     results["export_overrides"] = overrides
+    results["tf32"] = bool(args.tf32)
+    results["villin_step_gflop"] = {"radius": step_gflop(model, villin, overrides),
+                                    "static": step_gflop(model, villin, overrides, True)}
 
     def save(note: str) -> None:
         """Print the figure just measured and write the partial JSON (a later failure or a
@@ -399,6 +425,16 @@ def format_table(r: dict[str, Any]) -> str:
         lines.append(f"| {b['replicas']:,} | {b['beads']:,} | {b['ms_per_step']:.3f} | "
                      f"{b['ms_per_replica_step']:.4f} | "
                      f"{f'{agg:.4g}' if agg else '-'} | {ratio} | {_graph(b)} |")
+    work = r.get("villin_step_gflop")
+    if work and implicit:
+        # 10,000x one all-atom GBn2 run, in model steps per second and matmul work per second
+        steps = 1e4 * implicit[0] / (r["model_timestep_ps"] * 1e-3) / 86400.0
+        lines += ["", f"Work per villin step (matrix multiplies): {work['radius']:.3g} GFLOP "
+                      f"(radius graph), {work['static']:.3g} GFLOP (static graph). 10,000x the "
+                      f"all-atom GBn2 figure = {steps:,.0f} model steps/s = "
+                      f"{steps * work['radius'] / 1e3:.3g} TFLOP/s sustained (radius graph), "
+                      f"aggregated over replicas (one trajectory would need "
+                      f"{1e6 / steps:.1f} us per step)."]
     o = r["overhead"]
     if o:
         lines += ["", f"Plugin overhead (villin, {o['beads']} beads): CGMLIntegrator.step "
