@@ -19,14 +19,6 @@ CUTOFF = 1.0  # nm
 N_MOL = 10    # beads per molecule
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _chain_bonds(n: int, offset: int = 0) -> torch.Tensor:
     return torch.stack([torch.arange(n - 1), torch.arange(1, n)]) + offset
 

@@ -1,4 +1,4 @@
-"""Keep torch to one thread: the CI and dev machines are small and shared."""
+"""Keep torch to one thread in every test: the CI and dev machines are small and shared."""
 
 import pytest
 import torch
