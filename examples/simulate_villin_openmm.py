@@ -35,6 +35,8 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="model name or checkpoint (default model)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--platform", default=None, help="CUDA, CPU, ... (default: best)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="on CUDA, replay the learned step as a CUDA graph (opt-in)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -42,7 +44,7 @@ def main() -> int:
     model = openmm_cgml.load_model(args.model)          # (1) a pretrained CG model
     cg = model.map(args.pdb)                            # (2) all-atom PDB -> beads
     system = model.create_system(cg)                    # (3) System of beads + CGMLIntegrator
-    integrator = model.create_integrator(cg, seed=args.seed)
+    integrator = model.create_integrator(cg, seed=args.seed, cuda_graphs=args.cuda_graphs)
     print(model, cg, sep="\n")
 
     simulation = app.Simulation(cg.topology, system, integrator, choose_platform(args.platform))
@@ -67,7 +69,7 @@ def main() -> int:
         simulation.step(n_steps)
     state = simulation.context.getState(getPositions=True)
     print(f"done: {state.getTime().value_in_unit(u.nanosecond):.3f} ns simulated; "
-          f"outputs in {out}/")
+          f"outputs in {out}/; CUDA graph: {integrator.getCudaGraphStatus()}")
     return 0
 
 
