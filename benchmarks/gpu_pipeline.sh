@@ -46,6 +46,9 @@ POLY_SET="${POLY_SET:-}"         # extra model settings for them, e.g. "refine_s
 EVAL_S="${EVAL_S:-600}"         # backstop (s) for the evaluation stage
 # paper_polymer rows (default: every trained variant, and full's ablation rows)
 PAPER_VARIANTS="${PAPER_VARIANTS:-$(echo $POLY_VARIANTS | sed 's/full/full no_refinement langevin/' | tr ' ' ',')}"
+# POLY_FROM=<checkpoint or shipped model folder>: evaluate these weights as the "full" variant
+# instead of training it (e.g. POLY_FROM=openmm_cgml/pretrained/polymer-comb)
+POLY_FROM="${POLY_FROM:-}"
 KEEP_TRAIN_STATE="${KEEP_TRAIN_STATE:-0}"  # 1: bring back full's optimizer state (to resume)
 SPEED="${SPEED:-1}"             # 0: skip the speed tables (speed.py, plugin overhead, reference)
 # PEP_AFTER_POLY=1: the peptide/protein reference runs start only after the polymer set is
@@ -171,6 +174,12 @@ cp data/polymer/splits.json "$R/polymer_splits.json" 2>/dev/null
 # ---------------------------------------------------------------- 2. training
 log "training (cap ${TRAIN_S}s): polymer $POLY_VARIANTS$([ "$PEPTIDES" = 1 ] && echo ' + protein residue model')"
 TRAIN_PIDS=""
+if [ -n "$POLY_FROM" ]; then  # train_variant reuses a loadable runs/paper_polymer/models/full/final
+  mkdir -p runs/paper_polymer/models/full
+  rm -rf runs/paper_polymer/models/full/final
+  cp -r "$POLY_FROM" runs/paper_polymer/models/full/final
+  log "polymer full = $POLY_FROM (not trained)"
+fi
 for v in $POLY_VARIANTS; do
   timeout -k 30 -s INT "$((TRAIN_S + 120))" $PY - "$v" >"$R/train_polymer_$v.log" 2>&1 <<EOF &
 import sys

@@ -225,6 +225,7 @@ ABLATIONS = {
     "langevin": ("full", {"refine_sampler": "langevin", "refine_sigma_max": 0.2,
                           "refine_levels": 5, "refine_steps": 3}),
     "ancestral": ("full", {"refine_sampler": "ancestral"}),
+    "ddim": ("full", {"refine_sampler": "ddim"}),
     # the same, the sampled Gaussian first widened by the ladder top (CPU: best relaxation times)
     "ancestral_widen": ("full", {"refine_sampler": "ancestral", "refine_widen": True}),
 }
