@@ -10,6 +10,10 @@
 #
 # Usage (repository root, on a machine with CUDA, torch and the wheels in .whl/):
 #   RESULTS=/tmp/cgml_results bash benchmarks/gpu_pipeline.sh
+# The device image has torch, h5py, scipy, matplotlib, safetensors, pyyaml, tqdm but not: openmm,
+# openmm-cuda-13, swig, deeptime, mdtraj, pymetis (cp312 manylinux wheels from PyPI) and pdbfixer
+# (sdist only: `pip wheel --no-deps pdbfixer` makes a py3-none-any wheel). The run stops at once,
+# naming them, if any is missing.
 # Results (logs, JSON, trained checkpoints) go to $RESULTS; with PACK_DIR set they are also
 # packed there as <= 15 MB pieces (results.tgz.aa, .ab, ...).
 set -u
