@@ -10,7 +10,7 @@ import torch
 
 from openmm_cgml.export import build_step_module, export_step_module, geometry
 from openmm_cgml.export.analytic import HarmonicLangevinModel
-from openmm_cgml.export.export import resolve_static_graph
+from openmm_cgml.export.export import resolve_static_graph, static_pair_count
 from openmm_cgml.export.step import StepModule
 from openmm_cgml.models import CGModel, ModelConfig, build_edges
 from openmm_cgml.models.graph_ops import all_pairs, minimum_image, minimum_image_unchecked
@@ -85,6 +85,9 @@ def test_all_pairs_exact_set():
     inter = torch.tensor([1, 0, 1, 0, 1])
     got = {tuple(p) for p in all_pairs(inter, torch.zeros(2, 0, dtype=torch.long)).t().tolist()}
     assert got == {(j, i) for i in range(5) for j in range(5) if i != j and inter[i] == inter[j]}
+    # the closed-form count the export decides with agrees with the pairs it builds
+    assert static_pair_count(batch, bonds) == pairs.shape[1] == 3 * 2 + 4 * 3 - 4
+    assert static_pair_count(inter, torch.zeros(2, 0, dtype=torch.long)) == 6 + 2
 
 
 def test_build_edges_with_pairs_contains_the_radius_edges():
