@@ -212,9 +212,15 @@ def _accepts_pairs(model: torch.nn.Module) -> bool:
     return True
 
 
+def _molecule_sizes(batch: torch.Tensor) -> torch.Tensor:
+    """Beads per molecule (int64 [M], CPU) of a ``batch`` vector ([0] if empty)."""
+    return torch.bincount(batch.to(torch.long).cpu()) if batch.numel() else torch.zeros(1,
+                                                                                       dtype=torch.long)
+
+
 def static_pair_count(batch: torch.Tensor, cg_bonds: torch.Tensor) -> int:
     """Number of static pairs of :func:`openmm_cgml.models.graph_ops.all_pairs` (directed)."""
-    counts = torch.bincount(batch.to(torch.long).cpu()) if batch.numel() else torch.zeros(1)
+    counts = _molecule_sizes(batch)
     return int((counts * (counts - 1)).sum()) - 2 * int(cg_bonds.reshape(2, -1).shape[1])
 
 
@@ -234,7 +240,7 @@ def resolve_static_graph(static_graph: bool | None, model: torch.nn.Module,
     supported = _accepts_pairs(model)
     pairs = static_pair_count(batch, cg_bonds)
     if static_graph is None:
-        largest = int(torch.bincount(batch.to(torch.long).cpu()).max()) if batch.numel() else 0
+        largest = int(_molecule_sizes(batch).max())
         return (torch.device(device).type == "cuda" and supported
                 and largest <= STATIC_GRAPH_MAX_BEADS and pairs <= STATIC_GRAPH_AUTO_MAX_PAIRS)
     if not supported:

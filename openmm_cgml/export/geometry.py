@@ -12,19 +12,11 @@ from __future__ import annotations
 import torch
 
 
-def has_box(box: torch.Tensor) -> bool:
-    """True when ``box`` ([3, 3], nm) describes a periodic cell (its diagonal is non-zero).
-
-    Reads the tensor on the host (a device sync); :func:`minimum_image` does not use it.
-    """
-    return bool((box[0, 0] * box[1, 1] * box[2, 2]).abs() > 0.0)
-
-
 def minimum_image(displacement: torch.Tensor, box: torch.Tensor) -> torch.Tensor:
     """Wrap displacements ``[..., 3]`` (nm) into the minimum image of a reduced triclinic box.
 
-    Returns ``displacement`` unchanged when ``box`` is all zeros (or any box length is zero,
-    like :func:`has_box`). Free of host-device syncs and data-dependent shapes (the box is
+    Returns ``displacement`` unchanged when ``box`` is all zeros (or any box length is zero).
+    Free of host-device syncs and data-dependent shapes (the box is
     tested on the device), so it can be captured in a CUDA graph.
     """
     d = displacement
