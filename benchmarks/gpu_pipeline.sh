@@ -262,6 +262,11 @@ log "speed table"
 $PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
   --json "$R/speed_$DEVICE.json" >"$R/speed_$DEVICE.log" 2>&1
 tail -25 "$R/speed_$DEVICE.log" >>"$R/pipeline.log"
+if [ -n "${SPEED2_ARGS:-}" ]; then  # a second table, e.g. SPEED2_ARGS="--tf32 --skip-allatom"
+  $PY benchmarks/speed.py --device "$DEVICE" $SPEED2_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
+    --json "$R/speed_${DEVICE}_2.json" >"$R/speed_${DEVICE}_2.log" 2>&1
+  tail -25 "$R/speed_${DEVICE}_2.log" >>"$R/pipeline.log"
+fi
 if [ "${SPEED_NO_REFINEMENT:-0}" = 1 ]; then  # the same table, one network call per step
   $PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
     --no-refinement --skip-allatom --json "$R/speed_${DEVICE}_norefine.json" \

@@ -15,7 +15,9 @@ What is measured (every figure is wall-clock time of real runs on this machine):
    beads of 110 amu on a serpentine path through a cubic lattice of 0.5 nm spacing, i.e. the
    bead density of a folded protein, ~8 beads/nm^3), N = 10 ... 100,000, through the plugin.
 4. **Per-step latency vs replicas**: R copies of villin batched in one module (35 R beads;
-   molecules never interact), R = 1 ... 1,000: latency per step and per replica.
+   molecules never interact), R = 1 ... 3,000: latency per step and per replica. On CUDA the
+   replicas use the static graph (fixed shapes, replayed as a CUDA graph) whenever its pairs
+   fit under the export's cap, also beyond the automatic choice's limit.
 5. **Plugin overhead**: villin, CGMLIntegrator.step vs calling the same TorchScript module
    in a Python loop (same inputs, no OpenMM) -- the difference is what OpenMM's host round
    trip (get/set positions + velocities) costs per step.
@@ -239,6 +241,17 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
     return timed_steps(step, budget, min_steps, block=max(1, min_steps // 4), warmup=2)[0]
 
 
+def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str) -> bool | None:
+    """True (force the static graph) on CUDA when ``replicas`` copies of ``mapping`` fit under
+    the export's static-pair cap; None (the export's automatic choice) otherwise."""
+    from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS
+
+    if torch_device(device) != "cuda":
+        return None
+    n, bonds = mapping.num_beads, len(mapping.cg_bonds)
+    return True if replicas * (n * (n - 1) - 2 * bonds) <= STATIC_GRAPH_MAX_PAIRS else None
+
+
 def step_gflop(model: Any, mapping: Any, overrides: dict[str, Any] | None = None,
                static_graph: bool = False) -> float:
     """Matrix-multiply work of one CG step (GFLOP, counted by torch.utils.flop_counter on the
@@ -266,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget", type=float, default=10.0, help="seconds per measurement")
     p.add_argument("--min-steps", type=int, default=8, help="at least this many timed steps")
     p.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 1000, 10000, 100000])
-    p.add_argument("--replicas", type=int, nargs="+", default=[1, 10, 100, 1000])
+    p.add_argument("--replicas", type=int, nargs="+", default=[1, 10, 100, 1000, 3000])
     p.add_argument("--skip-allatom", action="store_true", help="no all-atom anchors")
     p.add_argument("--skip-explicit", action="store_true", help="no explicit-solvent anchor")
     p.add_argument("--quick", action="store_true",
@@ -356,12 +369,13 @@ def main(argv: list[str] | None = None) -> int:
         save(f"{n} beads: {sec * 1e3:.3f} ms/step")
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
+        static = replica_static_graph(model, villin, r, args.device)
         sec, status = plugin_latency(model, [villin] * r, args.device, args.budget,
-                                     args.min_steps, overrides)
+                                     args.min_steps, {**overrides, "static_graph": static})
         agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
         row = {"replicas": r, "beads": villin.num_beads * r, "ms_per_step": sec * 1e3,
                "ms_per_replica_step": sec * 1e3 / r, "aggregate_ns_per_day": agg,
-               "cuda_graphs": status}
+               "static_graph": bool(static), "cuda_graphs": status}
         results["replica_scaling"].append(row)
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)

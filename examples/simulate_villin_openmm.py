@@ -35,8 +35,8 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="model name or checkpoint (default model)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--platform", default=None, help="CUDA, CPU, ... (default: best)")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="on CUDA, replay the learned step as a CUDA graph (opt-in)")
+    parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
+                        help="on CUDA, replay the learned step as a CUDA graph (default on)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,10 +44,12 @@ def main() -> int:
     model = openmm_cgml.load_model(args.model)          # (1) a pretrained CG model
     cg = model.map(args.pdb)                            # (2) all-atom PDB -> beads
     system = model.create_system(cg)                    # (3) System of beads + CGMLIntegrator
-    integrator = model.create_integrator(cg, seed=args.seed, cuda_graphs=args.cuda_graphs)
+    platform = choose_platform(args.platform)
+    graphs = args.cuda_graphs and platform.getName() == "CUDA"  # a CUDA export only for CUDA
+    integrator = model.create_integrator(cg, seed=args.seed, cuda_graphs=graphs)
     print(model, cg, sep="\n")
 
-    simulation = app.Simulation(cg.topology, system, integrator, choose_platform(args.platform))
+    simulation = app.Simulation(cg.topology, system, integrator, platform)
     start = cg.bead_positions()[0] * u.nanometer
     simulation.context.setPositions(start)              # history = k copies (beads at rest)
     with open(out / "beads.pdb", "w") as fh:

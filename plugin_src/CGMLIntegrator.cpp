@@ -75,7 +75,7 @@ public:
 };
 
 CGMLIntegrator::CGMLIntegrator(const string& bytes) : modelBytes(bytes), randomSeed(0), usesPeriodicBox(false),
-        useCudaGraphs(false), state(new CGMLIntegratorState()) {
+        useCudaGraphs(true), state(new CGMLIntegratorState()) {
     state->module = loadTorchScript(modelBytes, OWNER);
     checkForwardArguments(state->module, 4, OWNER, FORWARD_SIGNATURE);
     historyLength = (int) intAttribute(state->module, "history_length", OWNER);
@@ -179,7 +179,7 @@ string CGMLIntegrator::getCudaGraphStatus() const {
     if (!state->graphError.empty())
         return "not used: capture failed: " + state->graphError;
     if (!useCudaGraphs)
-        return "not used: disabled (the default; setUseCudaGraphs(True) enables it)";
+        return "not used: disabled by setUseCudaGraphs(False)";
     if (context == NULL || !state->prepared)
         return "not used: not bound to a Context or not stepped yet";
     if (!state->device.is_cuda())

@@ -76,8 +76,8 @@ public:
     /** "cpu" or "cuda:<index>" once bound to a Context and stepped, else "". */
     std::string getDevice() const;
     /**
-     * Whether the step module may be captured in a CUDA graph and replayed (default false
-     * until the path has been verified on GPUs by the project's GPU tests).
+     * Whether the step module may be captured in a CUDA graph and replayed (default true;
+     * verified on an H200 by the project's GPU tests: replays bit-equal to ordinary calls).
      * Used only on CUDA, for modules whose graph_safe attribute is true, after three
      * ordinary warm-up steps; a capture that fails falls back to ordinary calls (see
      * getCudaGraphStatus()).  Replays give the same numbers as ordinary calls.

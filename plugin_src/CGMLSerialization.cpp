@@ -88,7 +88,7 @@ public:
         try {
             integrator->setRandomNumberSeed(node.getIntProperty("randomSeed"));
             integrator->setUsesPeriodicBox(node.getBoolProperty("usesPeriodicBox", false));
-            integrator->setUseCudaGraphs(node.getBoolProperty("useCudaGraphs", false));
+            integrator->setUseCudaGraphs(node.getBoolProperty("useCudaGraphs", true));
             integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups", 0xFFFFFFFF));
         }
         catch (...) {

@@ -192,12 +192,27 @@ def fine_graph_tensors(mappings: Sequence[Any], device: torch.device | str = "cp
 @torch.no_grad()
 def bead_embeddings(model: torch.nn.Module, mapping: Any,
                     device: torch.device | str = "cpu") -> torch.Tensor:
-    """Per-bead embeddings ``[N, H]`` from the model's Embedding GNN on the fine graph(s)."""
-    g = fine_graph_tensors(_as_mappings(mapping), device)
+    """Per-bead embeddings ``[N, H]`` from the model's Embedding GNN on the fine graph(s).
+
+    Molecules do not interact in the fine graph, so a mapping object listed several times
+    (replicas) is embedded once and its rows repeated.
+    """
+    items = _as_mappings(mapping)
+    first: dict[int, int] = {}  # id(mapping) -> index among the distinct ones
+    distinct = []
+    for m in items:
+        if id(m) not in first:
+            first[id(m)] = len(distinct)
+            distinct.append(m)
+    g = fine_graph_tensors(distinct, device)
     dtype = next(model.parameters()).dtype
-    return model.embed(g["atom_element"], g["atom_residue"], g["atom_role"],
-                       g["atom_mass"].to(dtype), g["atom_bonds"], g["bond_types"],
-                       g["atom_to_bead"], int(g["num_beads"]))
+    emb = model.embed(g["atom_element"], g["atom_residue"], g["atom_role"],
+                      g["atom_mass"].to(dtype), g["atom_bonds"], g["bond_types"],
+                      g["atom_to_bead"], int(g["num_beads"]))
+    if len(distinct) == len(items):
+        return emb
+    blocks = torch.split(emb, [int(m.num_beads) for m in distinct])
+    return torch.cat([blocks[first[id(m)]] for m in items])
 
 
 def _accepts_pairs(model: torch.nn.Module) -> bool:

@@ -111,12 +111,14 @@ class CGMLModel:
         return create_system(mapping, **kwargs)
 
     def create_integrator(self, mapping: Any, seed: int | None = None,
-                          cuda_graphs: bool = False, **overrides: Any) -> openmm.Integrator:
+                          cuda_graphs: bool = True, **overrides: Any) -> openmm.Integrator:
         """``CGMLIntegrator`` running this model on ``mapping``'s beads, seeded with ``seed``.
 
-        ``cuda_graphs``: export for CUDA (a static graph for small molecules) and let the
-        integrator replay the step as a CUDA graph when the Context runs on OpenMM's CUDA
-        platform (opt-in; ``integrator.getCudaGraphStatus()`` tells whether it is used).
+        ``cuda_graphs`` (default on): when torch sees a GPU, export for CUDA (a static graph
+        for small molecules) and let the integrator replay the step as a CUDA graph when the
+        Context runs on OpenMM's CUDA platform (``integrator.getCudaGraphStatus()`` tells
+        whether it is used). Pass False for a Context on the CPU platform of a GPU machine:
+        the static graph would then run on the CPU, where the radius search is cheaper.
         """
         from openmm_cgml.simulation import create_integrator
 

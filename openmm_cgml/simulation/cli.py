@@ -38,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--collision-threshold", type=float, default=0.1,
                    help="non-bonded bead pairs closer than this (nm) count as collisions (0.1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--cuda-graphs", action="store_true",
+    p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, capture the learned step once as a CUDA graph and replay it "
-                        "(molecules of <= 256 beads; opt-in until verified on more GPUs)")
+                        "(molecules of <= 256 beads; default on, --no-cuda-graphs: off)")
     add_refinement_arguments(p)
     p.set_defaults(func=_run)
 

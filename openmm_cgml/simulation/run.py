@@ -85,7 +85,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              collision_threshold_nm: float = 0.1, progress: bool = True,
              max_reports: int = 2000,
              refinement: dict[str, Any] | None = None,
-             cuda_graphs: bool = False) -> dict[str, Any]:
+             cuda_graphs: bool = True) -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -104,7 +104,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         collision_threshold_nm: non-bonded bead pairs closer than this count as collisions.
         refinement: ModelConfig refinement changes for this run (e.g.
             ``{"refine_sampler": "ancestral", "refine_widen": True}``); default: the model's.
-        cuda_graphs: on CUDA, replay the step as a CUDA graph (small molecules; opt-in,
+        cuda_graphs: on CUDA, replay the step as a CUDA graph (small molecules; default on,
             see ``CGMLIntegrator.setUseCudaGraphs``); summary.json says whether it was used.
 
     Returns:

@@ -67,23 +67,38 @@ def combine_mappings(mappings: Any, positions: Any = None
     import openmm.app as app
 
     items = list(mappings) if isinstance(mappings, (list, tuple)) else [mappings]
+    if not items:
+        raise ValueError("combine_mappings: no mappings given")
     if positions is None:
         positions = [m.bead_positions()[0] if m.bead_positions().ndim == 3
                      else m.bead_positions() for m in items]
     if len(positions) != len(items):
         raise ValueError(f"{len(items)} mappings but {len(positions)} position arrays")
-    modeller = None
+    top = app.Topology()
+    blocks = []
     for m, x in zip(items, positions, strict=True):
         x = np.asarray(x, dtype=np.float64).reshape(-1, 3)
         if x.shape[0] != m.num_beads:
             raise ValueError(f"positions have {x.shape[0]} beads, the mapping {m.num_beads}")
-        if modeller is None:
-            modeller = app.Modeller(m.topology, x * u.nanometer)
-        else:
-            modeller.add(m.topology, x * u.nanometer)
-    assert modeller is not None
-    xyz = np.asarray(modeller.getPositions().value_in_unit(u.nanometer), dtype=np.float64)
-    return modeller.getTopology(), xyz
+        _append_topology(top, m.topology)
+        blocks.append(x)
+    if items[0].topology.getPeriodicBoxVectors() is not None:
+        top.setPeriodicBoxVectors(items[0].topology.getPeriodicBoxVectors())
+    return top, np.concatenate(blocks, 0)
+
+
+def _append_topology(top: Any, src: Any) -> None:
+    """Copy the chains, residues, atoms and bonds of Topology ``src`` to the end of ``top``
+    (linear in the size of ``src``; ``Modeller.add`` copies everything each time)."""
+    atoms = {}
+    for chain in src.chains():
+        new_chain = top.addChain(chain.id)
+        for res in chain.residues():
+            new_res = top.addResidue(res.name, new_chain, res.id, res.insertionCode)
+            for atom in res.atoms():
+                atoms[atom] = top.addAtom(atom.name, atom.element, new_res, atom.id)
+    for bond in src.bonds():
+        top.addBond(atoms[bond[0]], atoms[bond[1]], bond.type, bond.order)
 
 
 def _module_bytes(step_module: Any) -> Any:
@@ -116,7 +131,7 @@ def no_jit_respecialisation() -> Any:
 
 
 def create_integrator(step_module: Any, seed: int | None = None,
-                      cuda_graphs: bool = False) -> openmm.Integrator:
+                      cuda_graphs: bool = True) -> openmm.Integrator:
     """A ``CGMLIntegrator`` (compiled plugin) running ``step_module``.
 
     Args:
@@ -124,8 +139,8 @@ def create_integrator(step_module: Any, seed: int | None = None,
             ``openmm_cgml.export.export_step_module``.
         seed: integrator random seed (same seed -> same trajectory on the same platform).
         cuda_graphs: on CUDA, capture a graph-safe module (exported with a static graph) in a
-            CUDA graph and replay it every step (``CGMLIntegrator.setUseCudaGraphs``; opt-in
-            until verified on GPUs).
+            CUDA graph and replay it every step (``CGMLIntegrator.setUseCudaGraphs``; default
+            on; replays give the numbers of ordinary calls).
     """
     from openmm_cgml.plugin import CGMLIntegrator
 

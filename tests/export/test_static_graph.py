@@ -344,3 +344,22 @@ def test_export_cli_static_graph_flag(tmp_path, capsys):
         assert main(["export", str(ckpt), "-s", _villin_pdb(), "-o", str(out), flag]) == 0
         assert json.loads(capsys.readouterr().out)["static_graph"] is expected
         assert load_step_module(out).graph_safe is expected
+
+
+def test_replicas_are_embedded_once_with_the_same_rows(villin, monkeypatch):
+    """bead_embeddings: a mapping listed several times is embedded once (one fine graph of
+    the distinct molecules) and its rows repeated; the rows equal a separate embedding."""
+    from openmm_cgml.export import export as export_mod
+    from openmm_cgml.mapping import coarse_grain
+
+    net = _model("plain", torch.float32)
+    other = coarse_grain(_villin_pdb(), scheme="residue")  # equal, but a different object
+    alone = export_mod.bead_embeddings(net, villin)
+    seen = []
+    real = export_mod.fine_graph_tensors
+    monkeypatch.setattr(export_mod, "fine_graph_tensors",
+                        lambda ms, device="cpu": seen.append(len(ms)) or real(ms, device))
+    both = export_mod.bead_embeddings(net, [villin, other, villin, villin])
+    assert seen == [2] and both.shape == (4 * 35, alone.shape[1])
+    for block in torch.split(both, 35):
+        torch.testing.assert_close(block, alone, rtol=1e-5, atol=1e-5)

@@ -346,9 +346,7 @@ def test_cuda_graph_switch_status_and_serialization():
     n = 4
     safe = CGMLIntegrator(torch.jit.script(OUStep(n, graph_safe=True)), seed=1)
     plain = CGMLIntegrator(torch.jit.script(OUStep(n)), seed=1)
-    assert not safe.getUseCudaGraphs() and not plain.getUseCudaGraphs()  # opt-in for now
-    safe.setUseCudaGraphs(True)
-    plain.setUseCudaGraphs(True)
+    assert safe.getUseCudaGraphs() and plain.getUseCudaGraphs()  # on by default
     assert safe.getCudaGraphStatus().startswith("not used: not bound")
     results, contexts = [], []
     for integ in (safe, plain):
@@ -361,7 +359,7 @@ def test_cuda_graph_switch_status_and_serialization():
     for integ in (safe, plain):
         assert integ.getCudaGraphStatus() == "not used: the module runs on cpu, not CUDA"
     safe.setUseCudaGraphs(False)
-    assert "disabled" in safe.getCudaGraphStatus()
+    assert safe.getCudaGraphStatus() == "not used: disabled by setUseCudaGraphs(False)"
     assert deserialize(openmm.XmlSerializer.serialize(safe)).getUseCudaGraphs() is False
     assert deserialize(openmm.XmlSerializer.serialize(plain)).getUseCudaGraphs() is True
 

@@ -79,10 +79,10 @@ def test_default_model_runs_villin_in_openmm(tmp_path):
     # the same model loaded from its folder path behaves identically
     again = load_model(PRETRAINED_DIR / DEFAULT_MODEL)
     assert again.num_parameters == model.num_parameters
-    assert not integrator.getUseCudaGraphs()
-    # asking for CUDA graphs on a CPU Context: the integrator says why they are not used
-    graphed = model.create_integrator(cg, seed=5, cuda_graphs=True)
-    assert graphed.getUseCudaGraphs()
+    assert integrator.getUseCudaGraphs()  # the default
+    assert not model.create_integrator(cg, seed=5, cuda_graphs=False).getUseCudaGraphs()
+    # CUDA graphs on a CPU Context: the integrator says why they are not used
+    graphed = model.create_integrator(cg, seed=5)
     ctx = openmm.Context(system, graphed, openmm.Platform.getPlatformByName("CPU"))
     ctx.setPositions(x0 * u.nanometer)
     graphed.step(1)

@@ -123,3 +123,23 @@ def test_simulation_with_reporters_readable_by_mdtraj(villin, tmp_path):
     assert mdtraj.load(str(pdb)).n_frames == 2
     t = sim.context.getState().getTime().value_in_unit(u.picosecond)
     assert t == pytest.approx(20 * module.timestep_ps)
+
+
+def test_combine_mappings_copies_each_topology_in_order(villin):
+    """combine_mappings: one Topology holding every molecule's beads and bonds in order,
+    positions stacked; replicas of one mapping give identical blocks."""
+    from openmm_cgml.simulation import combine_mappings
+
+    shifted = villin.bead_positions()[0] + 3.0
+    top, xyz = combine_mappings([villin, villin], [villin.bead_positions()[0], shifted])
+    n = villin.num_beads
+    assert top.getNumAtoms() == 2 * n and top.getNumChains() == 2 * villin.topology.getNumChains()
+    assert top.getNumBonds() == 2 * villin.topology.getNumBonds()
+    names = [r.name for r in top.residues()]
+    assert names == 2 * [r.name for r in villin.topology.residues()]
+    bonds = sorted((a.index, b.index) for a, b in top.bonds())
+    first = sorted((a.index, b.index) for a, b in villin.topology.bonds())
+    assert bonds == sorted(first + [(i + n, j + n) for i, j in first])
+    np.testing.assert_allclose(xyz, np.concatenate([villin.bead_positions()[0], shifted]))
+    with pytest.raises(ValueError, match="no mappings"):
+        combine_mappings([])

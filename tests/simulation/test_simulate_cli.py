@@ -88,13 +88,13 @@ def test_simulate_refinement_options_change_the_sampler(checkpoint, tmp_path, ca
     own_summary = json.loads((tmp_path / "own" / "summary.json").read_text())
     own = own_summary["refinement"]
     assert own["sampler"] == "langevin" and own["levels"] == 1 and not own["widen"]
-    assert own_summary["cuda_graphs"].startswith("not used: disabled")
+    # on by default, but the CPU platform runs the module on the CPU: the summary says so
+    assert own_summary["cuda_graphs"] == "not used: the module runs on cpu, not CUDA"
     assert main(base + ["-o", str(tmp_path / "anc"), "--sampler", "ancestral", "--widen",
                         "--refine-levels", "2", "--refine-sigma-max", "0.5",
-                        "--cuda-graphs"]) == 0
+                        "--no-cuda-graphs"]) == 0
     anc_summary = json.loads((tmp_path / "anc" / "summary.json").read_text())
-    # asked for, but the CPU platform runs the module on the CPU: the summary says so
-    assert anc_summary["cuda_graphs"] == "not used: the module runs on cpu, not CUDA"
+    assert anc_summary["cuda_graphs"] == "not used: disabled by setUseCudaGraphs(False)"
     anc = anc_summary["refinement"]
     assert anc == {"sampler": "ancestral", "levels": 2, "sigma_max_nm": pytest.approx(0.5),
                    "widen": True, "network_calls_per_step": 3}
