@@ -244,12 +244,13 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
 def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str) -> bool | None:
     """True (force the static graph) on CUDA when ``replicas`` copies of ``mapping`` fit under
     the export's static-pair cap; None (the export's automatic choice) otherwise."""
-    from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS
+    from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS, static_pair_count
 
     if torch_device(device) != "cuda":
         return None
-    n, bonds = mapping.num_beads, len(mapping.cg_bonds)
-    return True if replicas * (n * (n - 1) - 2 * bonds) <= STATIC_GRAPH_MAX_PAIRS else None
+    one = static_pair_count(torch.zeros(mapping.num_beads, dtype=torch.long),
+                            torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
+    return True if replicas * one <= STATIC_GRAPH_MAX_PAIRS else None
 
 
 def step_gflop(model: Any, mapping: Any, overrides: dict[str, Any] | None = None,
