@@ -70,6 +70,11 @@ try:  # pdbfixer ships a few PDB files with its tests (no download needed)
 except ImportError:  # pragma: no cover
     pass
 
+#: ``--jit-optimize``: run the CG steps with TorchScript's profiling executor on (it fuses
+#: elementwise ops of fixed-shape modules; off by default because radius-graph modules change
+#: shape every step and re-specialise, see ``no_jit_respecialisation``)
+JIT_OPTIMIZE = False
+
 IONS_WATER = {"HOH", "WAT", "CL", "Cl", "NA", "Na", "K", "MG", "CA", "ZN", "SOL"}
 
 
@@ -86,7 +91,7 @@ def platform_properties(device: str) -> dict[str, str]:
 def timed_steps(step_fn: Any, budget_s: float, min_steps: int, block: int,
                 warmup: int) -> tuple[float, int]:
     """Median seconds per step of ``step_fn(n)`` over blocks of ``block`` steps."""
-    with no_jit_respecialisation():
+    with torch.jit.optimized_execution(True) if JIT_OPTIMIZE else no_jit_respecialisation():
         step_fn(warmup)
         times: list[float] = []
         done = 0
@@ -290,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Langevin refinement steps per noise level (default: the model's)")
     p.add_argument("--tf32", action="store_true",
                    help="allow TF32 tensor-core matmuls on CUDA (libtorch-wide, so the plugin too)")
+    p.add_argument("--jit-optimize", action="store_true",
+                   help="TorchScript profiling executor on (fusion; for static-graph modules)")
     p.add_argument("--no-refinement", action="store_true",
                    help="CG steps without score refinement (one network call per step)")
     args = p.parse_args(argv)
@@ -308,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)
     if args.tf32:
         torch.backends.cuda.matmul.allow_tf32 = True
+    global JIT_OPTIMIZE
+    JIT_OPTIMIZE = bool(args.jit_optimize)
     model = load_model(args.model)
     results: dict[str, Any] = {
         "device": args.device,
@@ -323,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     results["noise_draws"] = int(model.export(villin, **overrides).noise_draws)
     results["export_overrides"] = overrides
     results["tf32"] = bool(args.tf32)
+    results["jit_optimize"] = JIT_OPTIMIZE
     results["villin_step_gflop"] = {"radius": step_gflop(model, villin, overrides),
                                     "static": step_gflop(model, villin, overrides, True)}
 
@@ -411,6 +421,8 @@ def format_table(r: dict[str, Any]) -> str:
              f"({r['model_parameters']:,} parameters, dt = {r['model_timestep_ps']:g} ps, "
              f"{r['noise_draws']} noise draws = 1 + Langevin steps per model step"
              + (f"; overrides {r['export_overrides']}" if r.get("export_overrides") else "")
+             + ("; TF32 matmuls" if r.get("tf32") else "")
+             + ("; TorchScript optimizer on" if r.get("jit_optimize") else "")
              + ")", "",
              "| system | solvent | atoms | all-atom ns/day | beads | CG ns/day | CG / all-atom "
              "| CG ns/day, no CUDA graph | CUDA graph |",
