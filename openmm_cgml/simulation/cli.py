@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--collision-threshold", type=float, default=0.1,
                    help="non-bonded bead pairs closer than this (nm) count as collisions (0.1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="independent copies in one System, one batched model call per step "
+                        "(sampling; the summary gives per-trajectory and aggregate ns/day)")
     p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, capture the learned step once as a CUDA graph and replay it "
                         "(molecules of <= 256 beads; default on, --no-cuda-graphs: off)")
@@ -55,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval, resume=args.resume,
         checkpoint=args.checkpoint, collision_threshold_nm=args.collision_threshold,
         progress=not args.no_progress, refinement=refinement_changes(args),
-        cuda_graphs=args.cuda_graphs,
+        cuda_graphs=args.cuda_graphs, replicas=args.replicas,
     )
     print(open(f"{args.output}/summary.txt").read(), end="")
     return 0 if summary["steps"] > 0 else 1

@@ -12,25 +12,36 @@ import openmm.unit as u
 from scipy.spatial import cKDTree
 
 
-def radius_of_gyration(positions: np.ndarray, masses: np.ndarray) -> float:
-    """Mass-weighted radius of gyration (nm) of ``positions [N, 3]`` nm with ``masses [N]``."""
-    w = masses / masses.sum()
-    centre = w @ positions
-    return float(np.sqrt(w @ np.sum((positions - centre) ** 2, axis=1)))
+def molecule_radii_of_gyration(positions: np.ndarray, masses: np.ndarray,
+                               molecules: np.ndarray, num_molecules: int) -> np.ndarray:
+    """Mass-weighted radius of gyration (nm) of each molecule -> ``[M]``.
+
+    ``positions [N, 3]`` nm, ``masses [N]`` amu, ``molecules [N]`` index 0..M-1.
+    """
+    total = np.bincount(molecules, weights=masses, minlength=num_molecules)
+    centre = np.stack([np.bincount(molecules, weights=masses * positions[:, a],
+                                   minlength=num_molecules) for a in range(3)], 1)
+    centre /= total[:, None]
+    sq = masses * np.sum((positions - centre[molecules]) ** 2, axis=1)
+    return np.sqrt(np.bincount(molecules, weights=sq, minlength=num_molecules) / total)
 
 
 class CGLogReporter:
     """Write a CSV log of a CG simulation: step, time, Rg, collisions, speed.
 
-    Columns: ``step``, ``time_ps``, ``rg_nm`` (mass-weighted over all beads), ``collisions``
-    (non-bonded bead pairs closer than ``collision_threshold_nm``; CG-bonded pairs excluded),
-    ``min_distance_nm`` (closest non-bonded pair within 1 nm, NaN if none), ``wall_s``
+    Columns: ``step``, ``time_ps``, ``rg_nm`` (mass-weighted radius of gyration; with several
+    molecules the mean over molecules), ``collisions`` (non-bonded bead pairs of one molecule
+    closer than ``collision_threshold_nm``; CG-bonded pairs and pairs of different molecules
+    excluded), ``min_distance_nm`` (closest such pair within 1 nm, NaN if none), ``wall_s``
     (seconds since this reporter was created), ``ns_per_day`` (since the previous report).
+    ``rg_per_molecule`` keeps every report's ``[M]`` radii of gyration (nm).
 
     Args:
         file: CSV path; appended to when ``append`` (a resumed run), else overwritten.
         report_interval: steps between reports.
         masses: bead masses ``[N]`` (amu). bonds: CG bonds ``[E, 2]`` excluded from collisions.
+        molecules: molecule index of each bead ``[N]`` (int, 0..M-1; default: one molecule),
+            e.g. independent replicas in one System.
     """
 
     columns = ("step", "time_ps", "rg_nm", "collisions", "min_distance_nm", "wall_s",
@@ -38,14 +49,22 @@ class CGLogReporter:
 
     def __init__(self, file: str | os.PathLike, report_interval: int, masses: np.ndarray,
                  bonds: np.ndarray | None = None, collision_threshold_nm: float = 0.1,
-                 append: bool = False) -> None:
+                 append: bool = False, molecules: np.ndarray | None = None) -> None:
         if report_interval < 1:
             raise ValueError("report_interval must be >= 1 step")
         self.interval = int(report_interval)
         self.masses = np.asarray(masses, dtype=np.float64)
-        self.bonded = {(int(min(i, j)), int(max(i, j)))
-                       for i, j in np.asarray(bonds if bonds is not None else [],
-                                              dtype=np.int64).reshape(-1, 2)}
+        n = len(self.masses)
+        self.molecules = (np.zeros(n, dtype=np.int64) if molecules is None
+                          else np.asarray(molecules, dtype=np.int64).reshape(-1))
+        if self.molecules.shape != (n,) or (n and self.molecules.min() < 0):
+            raise ValueError(f"molecules must give a non-negative index for each of the {n} "
+                             f"beads; got shape {self.molecules.shape}")
+        self.num_molecules = int(self.molecules.max()) + 1 if n else 0
+        b = np.sort(np.asarray(bonds if bonds is not None else [], dtype=np.int64).reshape(-1, 2),
+                    axis=1)
+        self._bond_keys = np.unique(b[:, 0] * n + b[:, 1])
+        self.rg_per_molecule: list[np.ndarray] = []
         self.threshold = float(collision_threshold_nm)
         exists = os.path.exists(file) and os.path.getsize(file) > 0
         self._handle = open(file, "a" if append else "w", newline="")  # noqa: SIM115
@@ -70,9 +89,10 @@ class CGLogReporter:
         if self._last is not None and now > self._last[1]:
             speed = (t_ps - self._last[0]) * 1e-3 / ((now - self._last[1]) / 86400.0)
         self._last = (t_ps, now)
-        pairs = cKDTree(x).query_pairs(1.0, output_type="ndarray")
+        pairs = cKDTree(x).query_pairs(1.0, output_type="ndarray")  # i < j
         if len(pairs):
-            keep = np.array([(int(i), int(j)) not in self.bonded for i, j in pairs], dtype=bool)
+            keep = ~np.isin(pairs[:, 0] * len(x) + pairs[:, 1], self._bond_keys)
+            keep &= self.molecules[pairs[:, 0]] == self.molecules[pairs[:, 1]]
             pairs = pairs[keep]
         if len(pairs):
             dist = np.linalg.norm(x[pairs[:, 0]] - x[pairs[:, 1]], axis=1)
@@ -80,8 +100,10 @@ class CGLogReporter:
             dmin = float(dist.min())
         else:
             collisions, dmin = 0, float("nan")
+        rg = molecule_radii_of_gyration(x, self.masses, self.molecules, self.num_molecules)
+        self.rg_per_molecule.append(rg)
         row = {"step": int(simulation.currentStep), "time_ps": t_ps,
-               "rg_nm": radius_of_gyration(x, self.masses), "collisions": collisions,
+               "rg_nm": float(rg.mean()), "collisions": collisions,
                "min_distance_nm": dmin, "wall_s": wall, "ns_per_day": speed}
         self.rows.append(row)
         self._writer.writerow([row[c] for c in self.columns])

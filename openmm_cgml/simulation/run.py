@@ -4,7 +4,8 @@ Outputs in ``output_dir``:
 
 - ``beads.pdb``: the bead topology with the starting bead positions (nm -> PDB A);
 - ``trajectory.dcd``: bead positions every ``report_interval`` steps;
-- ``log.csv``: step, time, Rg, collisions, minimum non-bonded distance, wall time, ns/day;
+- ``log.csv``: step, time, Rg, collisions, minimum non-bonded distance, wall time, ns/day
+  (with ``replicas > 1``: Rg is the mean over replicas, collisions are summed);
 - ``rg.png``: radius of gyration against simulated time;
 - ``summary.json`` / ``summary.txt``: simulated time, wall time, ns/day, collisions, ...;
 - ``checkpoint.chk``: OpenMM checkpoint (positions, history, random generator state),
@@ -28,6 +29,7 @@ import openmm.unit as u
 
 from openmm_cgml.simulation.reporters import CGLogReporter, ProgressReporter
 from openmm_cgml.simulation.system import (
+    combine_mappings,
     create_integrator,
     create_system,
     no_jit_respecialisation,
@@ -85,7 +87,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              collision_threshold_nm: float = 0.1, progress: bool = True,
              max_reports: int = 2000,
              refinement: dict[str, Any] | None = None,
-             cuda_graphs: bool = True) -> dict[str, Any]:
+             cuda_graphs: bool = True, replicas: int = 1) -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -106,6 +108,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
             ``{"refine_sampler": "ancestral", "refine_widen": True}``); default: the model's.
         cuda_graphs: on CUDA, replay the step as a CUDA graph (small molecules; default on,
             see ``CGMLIntegrator.setUseCudaGraphs``); summary.json says whether it was used.
+        replicas: independent copies of the molecule in one System, advanced together by
+            one batched model call per step (they never interact; each is placed 2 nm beyond
+            the previous one along x). The outputs hold all of them; the summary gives
+            ns/day per trajectory and aggregated over replicas, and each replica's mean Rg.
 
     Returns:
         The summary dict (also written to ``summary.json``).
@@ -115,6 +121,9 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         raise FileNotFoundError(f"structure file {structure} does not exist")
     if int(seed) == 0:
         raise ValueError("--seed must be non-zero (0 means 'random' to the integrator)")
+    if int(replicas) < 1:
+        raise ValueError(f"--replicas must be >= 1, got {replicas}")
+    replicas = int(replicas)
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     total_ps = parse_time_ps(time_ps)
@@ -137,29 +146,41 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     from openmm_cgml.export.options import config_overrides
 
     plat = choose_platform(platform)
+    mappings = [mapping] * replicas
+    x1 = mapping.bead_positions()
+    x1 = x1[0] if x1.ndim == 3 else x1
+    spacing = float(np.ptp(x1[:, 0])) + 2.0  # replicas side by side along x (cosmetic)
+    topology, x0 = combine_mappings(mappings, [x1 + [i * spacing, 0.0, 0.0]
+                                               for i in range(replicas)])
     # exported for the device it will run on: on CUDA small molecules get a static graph,
     # which the integrator captures once in a CUDA graph and replays every step
-    module = cg_model.export(mapping, device="cuda" if plat.getName() == "CUDA" else "cpu",
+    module = cg_model.export(mappings, device="cuda" if plat.getName() == "CUDA" else "cpu",
                              **config_overrides(cg_model.network.config, dict(refinement or {})))
-    system = create_system(mapping)
+    system = create_system(mappings)
     integrator = create_integrator(module, seed=seed, cuda_graphs=cuda_graphs)
-    simulation = app.Simulation(mapping.topology, system, integrator, plat)
-    x0 = mapping.bead_positions()
-    x0 = x0[0] if x0.ndim == 3 else x0
+    simulation = app.Simulation(topology, system, integrator, plat)
     if resume:
-        simulation.loadCheckpoint(str(chk))
+        try:
+            simulation.loadCheckpoint(str(chk))
+        except Exception as err:  # OpenMM says only that the particle counts differ
+            raise ValueError(f"cannot resume from {chk}: {err}. Resume with the structure, "
+                             "model and --replicas of the run that wrote it") from None
     else:
         simulation.context.setPositions(x0 * u.nanometer)
         simulation.context.setVelocities(np.zeros_like(x0) * u.nanometer / u.picosecond)
         with atomic_path(out / "beads.pdb") as tmp, open(tmp, "w") as fh:
-            app.PDBFile.writeFile(mapping.topology, x0 * 10.0 * u.angstrom, fh, keepIds=True)
+            app.PDBFile.writeFile(topology, x0 * 10.0 * u.angstrom, fh, keepIds=True)
     start_step = int(simulation.currentStep)
     if start_step >= n_steps:
         raise ValueError(f"the checkpoint is already at step {start_step} >= {n_steps} "
                          f"({total_ps} ps); ask for a longer --time")
 
-    log = CGLogReporter(out / "log.csv", report_interval, mapping.bead_masses, mapping.cg_bonds,
-                        collision_threshold_nm=collision_threshold_nm, append=resume)
+    n = int(mapping.num_beads)
+    bonds = np.asarray(mapping.cg_bonds, dtype=np.int64).reshape(-1, 2)
+    log = CGLogReporter(out / "log.csv", report_interval, np.tile(mapping.bead_masses, replicas),
+                        np.concatenate([bonds + i * n for i in range(replicas)]),
+                        collision_threshold_nm=collision_threshold_nm, append=resume,
+                        molecules=np.repeat(np.arange(replicas), n))
     dcd = app.DCDReporter(str(out / "trajectory.dcd"), report_interval,
                           append=resume and (out / "trajectory.dcd").is_file())
     bar = ProgressReporter(n_steps, report_interval, initial=start_step, timestep_ps=dt,
@@ -191,12 +212,14 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     sim_ns = steps_done * dt * 1e-3
     rows = log.rows
     collisions = int(sum(r["collisions"] for r in rows))
-    rg = np.array([r["rg_nm"] for r in rows])
+    rg = np.array(log.rg_per_molecule)  # [reports, replicas]
+    ns_per_day = sim_ns / (run_s / 86400.0) if run_s > 0 else float("inf")
     summary = {
         "structure": str(structure),
         "model": cg_model.name,
         "model_status": cg_model.card.get("status", ""),
-        "num_beads": int(mapping.num_beads),
+        "num_beads": n,
+        "replicas": replicas,
         "num_atoms": int(mapping.num_atoms),
         "timestep_ps": dt,
         "steps": steps_done,
@@ -205,7 +228,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "total_simulated_ns": int(simulation.currentStep) * dt * 1e-3,
         "wall_s": run_s,
         "setup_s": setup_s,
-        "ns_per_day": sim_ns / (run_s / 86400.0) if run_s > 0 else float("inf"),
+        "ns_per_day": ns_per_day,
+        "aggregate_ns_per_day": replicas * ns_per_day,
         "steps_per_s": steps_done / run_s if run_s > 0 else float("inf"),
         "platform": simulation.context.getPlatform().getName(),
         "cuda_graphs": integrator.getCudaGraphStatus(),
@@ -219,9 +243,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "frames_logged": len(rows),
         "collision_threshold_nm": collision_threshold_nm,
         "collisions": collisions,
-        "collision_rate_per_bead_frame": collisions / max(1, len(rows) * mapping.num_beads),
+        "collision_rate_per_bead_frame": collisions / max(1, len(rows) * n * replicas),
         "rg_mean_nm": float(rg.mean()) if rg.size else float("nan"),
         "rg_std_nm": float(rg.std()) if rg.size else float("nan"),
+        "rg_mean_per_replica_nm": [float(v) for v in rg.mean(0)] if rg.size else [],
         "host": _platform.node(),
     }
     _write_summary(out, summary)
@@ -241,6 +266,8 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
         f"wall time            {summary['wall_s']:.3f} s (+ {summary['setup_s']:.2f} s setup)",
         f"speed                {summary['ns_per_day']:.4g} ns/day "
         f"({summary['steps_per_s']:.4g} steps/s) on {summary['platform']}",
+        *([f"replicas             {summary['replicas']} (aggregate "
+           f"{summary['aggregate_ns_per_day']:.4g} ns/day)"] if summary["replicas"] > 1 else []),
         f"collisions (< {summary['collision_threshold_nm']} nm) {summary['collisions']} over "
         f"{summary['frames_logged']} logged frames "
         f"(rate {summary['collision_rate_per_bead_frame']:.3g} per bead-frame)",
