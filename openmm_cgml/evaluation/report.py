@@ -326,6 +326,8 @@ def write_report(
             len(agg.get("molecules_without_model_frames") or []),
         ),
         ("reference tau converged (fraction)", agg.get("reference_tau_converged_fraction")),
+        ("r^2 of Rg^2 relaxation time, converged references only",
+         agg.get("rg2_tau_converged_refs", {}).get("r2")),
         ("mean JS of Rg distributions", agg.get("mean_rg_js")),
         ("mean JS of bond lengths", agg.get("mean_bond_length_js")),
         ("mean JS of bond angles", agg.get("mean_bond_angle_js")),

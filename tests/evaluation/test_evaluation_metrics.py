@@ -76,7 +76,26 @@ def test_matching_sets_score_high(reference):
     # tau in ps: about the OU time of Rg^2 (same order as tau_frames * dt)
     t = [metrics["systems"][n]["reference"]["rg2_tau_ps"] for n in ("m0", "m2")]
     assert t[0] < t[1]
+    assert agg["rg2_tau_converged_refs"] == agg["rg2_tau"]  # every reference converged
     json.dumps(metrics)  # JSON-able
+
+
+def test_tau_score_over_converged_references_only():
+    """aggregate(): the converged-only tau score leaves out molecules whose reference tau did
+    not converge (their tau is a lower bound), so it can differ from the score over all."""
+    from openmm_cgml.evaluation.metrics import aggregate
+
+    def system(tau_cg, tau_ref, converged):
+        return {"cg": {"rg_mean_nm": 1.0, "rg2_tau_ps": tau_cg},
+                "reference": {"rg_mean_nm": 1.0, "rg2_tau_ps": tau_ref,
+                              "rg2_tau_converged": converged}}
+
+    agg = aggregate({"a": system(10.0, 10.0, True), "b": system(50.0, 50.0, True),
+                     "c": system(900.0, 100.0, False)})
+    assert agg["rg2_tau_converged_refs"]["n"] == 2
+    assert agg["rg2_tau_converged_refs"]["r2"] == pytest.approx(1.0)
+    assert agg["rg2_tau"]["n"] == 3 and agg["rg2_tau"]["r2"] < 0
+    assert agg["reference_tau_converged_fraction"] == pytest.approx(2 / 3)
 
 
 def test_distorted_sets_score_low(reference):
