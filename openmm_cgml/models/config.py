@@ -116,6 +116,11 @@ class ModelConfig:
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
         input_noise_max, input_noise_min: per-molecule input noise sigma is drawn
             log-uniformly in [min, max] times the displacement RMS (0 disables).
+        input_noise_correlation: rho in [0, 1], correlation of the input noise between the
+            history frames: each frame gets ``sqrt(rho) * common + sqrt(1 - rho) * own``
+            (unit-variance parts). 0 (default): independent per frame, which corrupts the
+            finite-difference velocities and teaches the dynamics to distrust them; near 1
+            the structure is perturbed but the velocities stay clean.
         nll_weight, dsm_weight, rg_weight: loss weights (rg_weight > 0 adds an Rg head).
         element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes;
             ``residue_vocab = 0`` / ``role_vocab = 0`` mean "the size of
@@ -146,6 +151,7 @@ class ModelConfig:
     refine_noise: float = 1.0
     input_noise_max: float = 0.1
     input_noise_min: float = 0.01
+    input_noise_correlation: float = 0.0
     nll_weight: float = 1.0
     dsm_weight: float = 1.0
     rg_weight: float = 0.0
@@ -199,6 +205,8 @@ class ModelConfig:
                 bad(name, "must be a finite number >= 0")
         if self.input_noise_min > self.input_noise_max:
             bad("input_noise_min", "must be <= input_noise_max")
+        if not 0.0 <= float(self.input_noise_correlation) <= 1.0:
+            bad("input_noise_correlation", "must lie in [0, 1]")
         if not math.isfinite(float(self.refine_sigma_max)) or self.refine_sigma_max < 0:
             bad("refine_sigma_max", "must be 0 (smallest training sigmas) or a sigma in nm")
         if self.refine_sigma_max > 0 and not (

@@ -236,8 +236,9 @@ class CGModel(nn.Module):
                           generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Random draws of one loss evaluation (on the batch's device and dtype).
 
-        ``aug_sigma`` [G] input-noise level (nm), ``aug_noise`` [k, N, 3],
-        ``dsm_level`` int64 [G] noise-ladder index, ``dsm_noise`` [N, 3].
+        ``aug_sigma`` [G] input-noise level (nm), ``aug_noise`` [k, N, 3] (unit variance;
+        correlated between frames by ``input_noise_correlation``), ``dsm_level`` int64 [G]
+        noise-ladder index, ``dsm_noise`` [N, 3].
         Passing them to :meth:`loss` explicitly makes a loss evaluation reproducible and
         lets a batch be split across processes with identical draws.
         """
@@ -260,8 +261,13 @@ class CGModel(nn.Module):
             aug = torch.zeros(g, device=dev, dtype=dtype)
         level = torch.randint(0, self.sigmas.shape[0], (g,), generator=generator,
                               device="cpu").to(dev)
-        return {"aug_sigma": aug, "aug_noise": randn(k, n, 3), "dsm_level": level,
-                "dsm_noise": randn(n, 3)}
+        out = {"aug_sigma": aug, "aug_noise": randn(k, n, 3), "dsm_level": level,
+               "dsm_noise": randn(n, 3)}
+        rho = float(cfg.input_noise_correlation)
+        if rho > 0:  # drawn last: rho = 0 keeps the draws of earlier versions
+            common = randn(n, 3)
+            out["aug_noise"] = math.sqrt(rho) * common + math.sqrt(1 - rho) * out["aug_noise"]
+        return out
 
     @torch.jit.unused
     def forward(self, batch: GraphBatch, noise: dict[str, Tensor] | None = None,

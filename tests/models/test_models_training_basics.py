@@ -69,6 +69,33 @@ def test_loss_is_reproducible_with_explicit_noise(tiny):
     assert float(d["nll"]) == pytest.approx(float(model.eval().loss(batch, noise)["nll"]))
 
 
+def test_correlated_input_noise_keeps_velocities(tiny):
+    """input_noise_correlation: rho = 0 draws exactly what earlier versions drew; rho = 1
+    gives every history frame the same offset (finite-difference velocities unchanged);
+    in between the frames' noise has unit variance and correlation rho."""
+    ds, stats = tiny
+    batch = ds.collate([0, 1])
+    base = CGModel(ModelConfig(**TINY), stats).sample_loss_noise(
+        batch, torch.Generator().manual_seed(3))
+    same = CGModel(ModelConfig(input_noise_correlation=0.0, **TINY), stats).sample_loss_noise(
+        batch, torch.Generator().manual_seed(3))
+    for key in base:
+        assert torch.equal(base[key], same[key]), key
+    full = CGModel(ModelConfig(input_noise_correlation=1.0, **TINY), stats).sample_loss_noise(
+        batch, torch.Generator().manual_seed(3))
+    assert torch.equal(full["dsm_noise"], base["dsm_noise"])
+    torch.testing.assert_close(full["aug_noise"][1:] - full["aug_noise"][:-1],
+                               torch.zeros_like(full["aug_noise"][1:]))
+    big = ds.collate(list(range(len(ds))) * 200)  # many beads: estimate the correlation
+    part = CGModel(ModelConfig(input_noise_correlation=0.6, **TINY), stats).sample_loss_noise(
+        big, torch.Generator().manual_seed(4))["aug_noise"]
+    a, b = part[0].reshape(-1), part[-1].reshape(-1)
+    assert float(a.std()) == pytest.approx(1.0, abs=0.05)
+    assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) == pytest.approx(0.6, abs=0.05)
+    with pytest.raises(ValueError, match="input_noise_correlation"):
+        ModelConfig(input_noise_correlation=1.5, **TINY)
+
+
 def test_checkpoint_round_trip_is_exact(tiny, tmp_path):
     ds, stats = tiny
     torch.manual_seed(2)
