@@ -163,6 +163,12 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
     if cuda_graph and not safe:
         raise ValueError("cuda_graph=True needs a graph_safe step module (exported with "
                          "static_graph=True) running on a CUDA device")
+    # a constant external force goes to the device once, not every step
+    force_fn = external_force if callable(external_force) else None
+    fixed_force = None if force_fn is not None else (
+        torch.zeros(n, 3, device=device) if external_force is None
+        else torch.as_tensor(external_force, dtype=torch.float32).to(device))
+
     frames = [hist[-1].double().cpu().numpy()]
     iterator = range(n_steps)
     if progress:
@@ -172,11 +178,12 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
         call: Callable[..., torch.Tensor] = module
         if safe and cuda_graph is not False and n_steps > 0:
             eps0 = draw(0)  # drawn once: step 0 gets it back (noise streams advance per draw)
-            call = _graph_or_module(module, hist, eps0.to(device=device, dtype=torch.float32),
-                                    cell)
+            force0 = fixed_force if fixed_force is not None else torch.zeros(n, 3, device=device)
+            call = _graph_or_module(module, (hist, eps0.to(device=device, dtype=torch.float32),
+                                             force0, cell))
             draw = _replaying_first(draw, eps0)
         for step in iterator:
-            hist = _advance(call, hist, step, draw, external_force, n, device, cell)
+            hist = _advance(call, hist, step, draw, force_fn, fixed_force, device, cell)
             if (step + 1) % record_interval == 0:
                 frames.append(hist[-1].double().cpu().numpy())
     return np.stack(frames)
@@ -210,14 +217,14 @@ class _GraphedStep:
         return self.output.clone()
 
 
-def _graph_or_module(module: torch.nn.Module, hist: torch.Tensor, eps: torch.Tensor,
-                     cell: torch.Tensor) -> Callable[..., torch.Tensor]:
-    """:class:`_GraphedStep` of ``module``, or ``module`` itself if the capture fails."""
+def _graph_or_module(module: torch.nn.Module,
+                     example: Sequence[torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """:class:`_GraphedStep` of ``module`` for inputs like ``example`` (history, noise,
+    force, box), or ``module`` itself if the capture fails."""
     import warnings
 
-    force = torch.zeros(hist.shape[1], 3, device=hist.device)
     try:
-        return _GraphedStep(module, (hist, eps, force, cell))
+        return _GraphedStep(module, example)
     except RuntimeError as err:  # e.g. an op that synchronises: ordinary calls still work
         warnings.warn(f"CUDA graph capture of the step module failed, running it without: "
                       f"{err}", RuntimeWarning, stacklevel=3)
@@ -240,15 +247,16 @@ def _replaying_first(draw: Callable[[int], torch.Tensor],
 
 def _advance(module: Callable[..., torch.Tensor], hist: torch.Tensor, step: int,
              draw: Callable[[int], torch.Tensor],
-             external_force: torch.Tensor | Callable[[torch.Tensor], torch.Tensor] | None,
-             n: int, device: torch.device | str, cell: torch.Tensor) -> torch.Tensor:
-    """One model step: returns the shifted history ``[k, N, 3]``."""
-    if external_force is None:
-        force = torch.zeros(n, 3, device=device)
-    elif callable(external_force):
-        force = torch.as_tensor(external_force(hist[-1]), dtype=torch.float32).to(device)
+             force_fn: Callable[[torch.Tensor], torch.Tensor] | None,
+             fixed_force: torch.Tensor | None, device: torch.device | str,
+             cell: torch.Tensor) -> torch.Tensor:
+    """One model step: returns the shifted history ``[k, N, 3]``. The force is
+    ``force_fn(positions)`` if given, else the constant ``fixed_force`` (on ``device``)."""
+    if force_fn is not None:
+        force = torch.as_tensor(force_fn(hist[-1]), dtype=torch.float32).to(device)
     else:
-        force = torch.as_tensor(external_force, dtype=torch.float32).to(device)
+        assert fixed_force is not None
+        force = fixed_force
     eps = draw(step).to(device=device, dtype=torch.float32)
     new = module(hist, eps, force, cell)
     if not bool(torch.isfinite(new).all()):
