@@ -61,6 +61,14 @@ SPEED="${SPEED:-1}"             # 0: skip the speed tables (speed.py, plugin ove
 PEP_AFTER_POLY="${PEP_AFTER_POLY:-0}"
 PEP_S="${PEP_S:-$GEN_S}"        # wall budget (s) of the peptide runs with PEP_AFTER_POLY=1
 PROT_TRAIN_S="${PROT_TRAIN_S:-$TRAIN_S}"
+POLYMER="${POLYMER:-1}"         # 0: no polymer data, training or paper_polymer table
+[ "$POLYMER" = 0 ] && POLY_VARIANTS=""
+PEP_COPIES="${PEP_COPIES:-1}"   # copies of each peptide/protein side by side in one System
+# PROT2_SET="--set ...": a second protein model (e.g. a longer time step) trained beside the
+# first on the same data (runs/protein_residue2), evaluated like it
+PROT2_SET="${PROT2_SET:-}"
+SPEED0_ARGS="${SPEED0_ARGS:-}"  # speed.py arguments for a table of $PROT_MODEL before any data
+SPEED_MODEL="${SPEED_MODEL:-}"  # model of the final speed table (default: the protein model)
 log() { echo "[$(date +%T)] $*" | tee -a "$R/pipeline.log"; }
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
@@ -98,17 +106,25 @@ if [ "$SKIP_GPU_TESTS" = 0 ]; then
   $PY -m pytest -m gpu -q -p no:cacheprovider --durations=10 tests >"$R/gpu_tests.log" 2>&1
   tail -3 "$R/gpu_tests.log" | tee -a "$R/pipeline.log"
 fi
+if [ -n "$SPEED0_ARGS" ]; then  # the GPU to itself: measured before any data or training
+  log "speed table of $PROT_MODEL"
+  $PY benchmarks/speed.py --device "$DEVICE" $SPEED0_ARGS --model "$PROT_MODEL" \
+    --json "$R/speed0_$DEVICE.json" >"$R/speed0_$DEVICE.log" 2>&1
+  tail -25 "$R/speed0_$DEVICE.log" >>"$R/pipeline.log"
+fi
 
 # ---------------------------------------------------------------- 1. reference data
 log "reference data (cap ${GEN_S}s)"
 mkdir -p data/peptides
-timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed "$SEED" \
+[ "$POLYMER" = 1 ] && timeout -k 30 -s INT "$((GEN_S + 90))" $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed "$SEED" \
   --seed "$SEED" --time "$POLY_TIME" --equilibrate "$POLY_EQ" --stride 5tau --platform "$PLATFORM" --no-progress \
   --checkpoint-interval 60 --max-wall "$GEN_S" -o data/polymer >"$R/gen_polymer.log" 2>&1 &
 POLY_PID=$!
 # let the polymer set equilibrate alone: nine all-atom runs time-sharing the GPU slowed it
 # ~10x (2026-12-02: no frame within 270 s); peptides start once its production has begun
-until [ -f data/polymer/splits.json ] || ! kill -0 "$POLY_PID" 2>/dev/null; do sleep 2; done
+until [ "$POLYMER" = 0 ] || [ -f data/polymer/splits.json ] || ! kill -0 "$POLY_PID" 2>/dev/null; do
+  sleep 2
+done
 TRAIN_SEQS="${TRAIN_SEQS:-YYDPETGTWY AAAAKAAAAKAAAAKA SWTWENGKWTWK GEWTYDDATKTFTVTE DAYAQWLKDGGPSSGRPPPS GSGSGSGSGSGSGSGS}"
 VAL_SEQS="${VAL_SEQS:-NLYIQWLKDGGPSSGRPPPS}"
 TEST_SEQS="${TEST_SEQS:-KLVFFAEDVGSNK}"
@@ -125,6 +141,7 @@ protein_refs() {  # $1: wall budget (s); then sequences (the word villin: openmm
     fi
     timeout -k 30 -s INT "$((cap + 90))" $PY -m openmm_cgml.cli generate "${src[@]}" --time "$PEP_TIME" \
       --equilibrate "$PEP_EQ" --stride 2ps --seed $((SEED + i)) --platform "$PLATFORM" --no-progress \
+      --copies "$PEP_COPIES" \
       --checkpoint-interval 60 --max-wall "$cap" -o "$out" >"$R/gen_pep_$(basename "$out" .h5).log" 2>&1 &
     PEP_PIDS="$PEP_PIDS $!"
     i=$((i + 1))
@@ -135,14 +152,16 @@ $PY - <<EOF | tee -a "$R/pipeline.log"
 import json, pathlib, h5py
 d = pathlib.Path("data/peptides")
 tr, va, te = "$TRAIN_SEQS".split(), "$VAL_SEQS".split(), "$TEST_SEQS".split() + ["villin"]
-def ok(n):  # a run stopped before its first frame is left out
-    f = d / f"{n}.h5"
-    if not f.is_file():
-        return False
-    with h5py.File(f, "r") as h:
-        return h["bead_positions"].shape[0] > 0
-splits = {"train": [f"{n}.h5" for n in tr if ok(n)], "val": [f"{n}.h5" for n in va if ok(n)],
-          "test": [f"{n}.h5" for n in te if ok(n)], "seed": $SEED,
+def files(n):  # NAME.h5 and its copies NAME_c<j>.h5; a run stopped before its first frame is left out
+    out = []
+    for f in [d / f"{n}.h5"] + sorted(d.glob(f"{n}_c*.h5"), key=lambda p: int(p.stem.rsplit("_c", 1)[1])):
+        if f.is_file():
+            with h5py.File(f, "r") as h:
+                if h["bead_positions"].shape[0] > 0:
+                    out.append(f.name)
+    return out
+splits = {"train": [f for n in tr for f in files(n)], "val": [f for n in va for f in files(n)],
+          "test": [f for n in te for f in files(n)], "seed": $SEED,
           "note": "peptides split by sequence; villin (openmm app/data/test.pdb) held out"}
 (d / "splits.json").write_text(json.dumps(splits, indent=1))
 for f in sorted(d.glob("*.h5")):
@@ -213,6 +232,13 @@ if [ "$PEPTIDES" = 1 ]; then
     --set train.device="$DEVICE" --set train.max_time_s="$PROT_TRAIN_S" $PROT_SET \
     -o runs/protein_residue >"$R/train_protein.log" 2>&1 &
   TRAIN_PIDS="$TRAIN_PIDS $!"
+  if [ -n "$PROT2_SET" ]; then
+    timeout -k 30 -s INT "$((PROT_TRAIN_S + 120))" $PY -m openmm_cgml.cli train examples/configs/protein_residue_gpu.yaml \
+      --max-steps "$PROT_TRAIN_STEPS" --seed "$SEED" --no-progress --set train.checkpoint_every=500 \
+      --set train.device="$DEVICE" --set train.max_time_s="$PROT_TRAIN_S" $PROT2_SET \
+      -o runs/protein_residue2 >"$R/train_protein2.log" 2>&1 &
+    TRAIN_PIDS="$TRAIN_PIDS $!"
+  fi
 fi
 wait $TRAIN_PIDS
 for f in "$R"/train_*.log; do echo "== $f"; tail -4 "$f"; done >>"$R/pipeline.log"
@@ -226,6 +252,9 @@ for v in $POLY_VARIANTS; do
 done
 [ -d runs/protein_residue/final ] && cp -r runs/protein_residue/final "$R/models/protein_residue"
 [ -d runs/protein_residue/best ] && cp -r runs/protein_residue/best "$R/models/protein_residue_best"
+[ -d runs/protein_residue2/final ] && cp -r runs/protein_residue2/final "$R/models/protein_residue2"
+[ -d runs/protein_residue2/best ] && cp -r runs/protein_residue2/best "$R/models/protein_residue2_best"
+cp runs/protein_residue2/metrics.csv "$R/models/protein_residue2.metrics.csv" 2>/dev/null
 # optimizer state: not needed to ship or evaluate a model (KEEP_TRAIN_STATE=1: full's stays,
 # so that a later session can resume its training)
 for f in "$R"/models/*/train_state.pt; do
@@ -238,7 +267,7 @@ wait  # the held-out protein references (PEPTIDES=0), if any
 
 # ---------------------------------------------------------------- 3. evaluation + speed
 log "evaluation (cap ${EVAL_S}s)"
-timeout -k 30 -s INT "$EVAL_S" $PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer \
+[ "$POLYMER" = 1 ] && timeout -k 30 -s INT "$EVAL_S" $PY benchmarks/paper_polymer.py --data data/polymer --work runs/paper_polymer \
   --device "$DEVICE" $PAPER_ARGS --jobs "$EVAL_JOBS" \
   --variants "$PAPER_VARIANTS" \
   --steps "$EVAL_STEPS" --replicas 2 --seed "$SEED" --output "$R/paper_polymer.json" \
@@ -248,6 +277,12 @@ if [ "$PROT_EVAL" = 1 ] && [ -f data/peptides/splits.json ]; then
   timeout -k 30 -s INT "$EVAL_S" $PY -m openmm_cgml.cli evaluate data/peptides --split test --model "$PM" \
     --steps "$PROT_EVAL_STEPS" --replicas 2 --device "$DEVICE" --seed "$SEED" --no-progress --no-save-rollouts \
     -o "$R/protein_eval" >"$R/protein_eval.log" 2>&1 &
+  if [ -d runs/protein_residue2/final ]; then
+    timeout -k 30 -s INT "$EVAL_S" $PY -m openmm_cgml.cli evaluate data/peptides --split test \
+      --model runs/protein_residue2/final --steps "${PROT2_EVAL_STEPS:-$PROT_EVAL_STEPS}" \
+      --replicas 2 --device "$DEVICE" --seed "$SEED" --no-progress --no-save-rollouts \
+      -o "$R/protein_eval2" >"$R/protein_eval2.log" 2>&1 &
+  fi
 fi
 wait
 mkdir -p "$R/paper_polymer_eval"
@@ -259,11 +294,12 @@ cp runs/paper_polymer/parts/*.log "$R/paper_polymer_eval/" 2>/dev/null
 tail -12 "$R/paper_polymer.log" | tee -a "$R/pipeline.log"
 if [ "$SPEED" = 1 ]; then
 log "speed table"
-$PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
+SM="${SPEED_MODEL:-$PM}"
+$PY benchmarks/speed.py --device "$DEVICE" $SPEED_ARGS --model "$SM" --budget "${SPEED_BUDGET:-3}" \
   --json "$R/speed_$DEVICE.json" >"$R/speed_$DEVICE.log" 2>&1
 tail -25 "$R/speed_$DEVICE.log" >>"$R/pipeline.log"
 if [ -n "${SPEED2_ARGS:-}" ]; then  # a second table, e.g. SPEED2_ARGS="--tf32 --skip-allatom"
-  $PY benchmarks/speed.py --device "$DEVICE" $SPEED2_ARGS --model "$PM" --budget "${SPEED_BUDGET:-3}" \
+  $PY benchmarks/speed.py --device "$DEVICE" $SPEED2_ARGS --model "$SM" --budget "${SPEED_BUDGET:-3}" \
     --json "$R/speed_${DEVICE}_2.json" >"$R/speed_${DEVICE}_2.log" 2>&1
   tail -25 "$R/speed_${DEVICE}_2.log" >>"$R/pipeline.log"
 fi

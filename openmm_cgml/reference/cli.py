@@ -90,6 +90,14 @@ def _add_md(p: argparse.ArgumentParser) -> None:
                    help="bead mapping scheme: residue, residue_sidechain, graph (residue)")
     p.add_argument("--atoms-per-bead", type=float, default=None,
                    help="cluster size for --mapping graph")
+    p.add_argument("--copies", type=int, default=1, metavar="N",
+                   help="N independent copies of each molecule (files NAME.h5, NAME_c1.h5, "
+                   "...), simulated side by side in one System (implicit solvent; default 1)")
+    p.add_argument("--together", action="store_true",
+                   help="all molecules of this command (and their copies) in one System: "
+                   "implicit solvent, molecules far apart, each held near its place by a "
+                   "restraint on its centre of mass only; on a GPU this costs little more "
+                   "than one small molecule")
     _add_common(p)
 
 
@@ -184,16 +192,33 @@ def _report(res: Any) -> None:
 
 
 def _run_md(args: argparse.Namespace, items: list[tuple[str, Any, dict[str, Any]]]) -> int:
-    from openmm_cgml.reference.allatom import run_reference
+    from openmm_cgml.reference.allatom import run_reference_set
 
     settings = _settings(args)
+    copies = int(getattr(args, "copies", 1))
+    if copies < 1:
+        raise ValueError(f"--copies must be >= 1, got {copies}")
+    # (file, molecule name, structure, attributes); copy j > 0 of NAME.h5 is NAME_c<j>.h5,
+    # named NAME inside, so that evaluation pools the copies as runs of one molecule
+    groups: list[list[tuple[Path, str, Any, dict[str, Any]]]] = []
     for (name, structure, extra), path in zip(items, _outputs(args.output,
                                               [i[0] for i in items]), strict=True):
-        res = run_reference(structure, path, settings, name=name, platform=args.platform,
-                            overwrite=args.overwrite, progress=not args.no_progress,
-                            checkpoint_interval_s=args.checkpoint_interval,
-                            max_wall_s=args.max_wall, extra_attrs=extra)
-        _report(res)
+        groups.append([(path if j == 0 else path.with_name(f"{path.stem}_c{j}{path.suffix}"),
+                        name, structure, {**extra, "copy": j} if copies > 1 else extra)
+                       for j in range(copies)])
+    if getattr(args, "together", False):
+        groups = [[it for g in groups for it in g]]
+    for group in groups:
+        results = run_reference_set(
+            [it[2] for it in group], [it[0] for it in group], settings,
+            names=[it[1] for it in group], extra_attrs=[it[3] for it in group],
+            platform=args.platform, overwrite=args.overwrite, progress=not args.no_progress,
+            checkpoint_interval_s=args.checkpoint_interval, max_wall_s=args.max_wall)
+        for res in results:
+            _report(res)
+        if len(results) > 1:
+            print(f"{len(results)} molecules in one System: "
+                  f"{results[0].ns_per_day * len(results):.1f} ns/day in all")
     return 0
 
 

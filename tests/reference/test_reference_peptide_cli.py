@@ -103,6 +103,23 @@ def test_cli_generate_peptide_and_polymer(tmp_path, capsys):
                "-o", str(tmp_path / "pdbout"), "--no-progress"])
     assert rc == 0 and (tmp_path / "pdbout" / "GA.h5").exists()
 
+    # copies and several peptides in one System: one file each, copy j of NAME is NAME_c<j>
+    rc = main(["generate", "peptide", "-s", "GA", "-s", "AG", "--copies", "2", "--together",
+               "--time", "40fs", "--stride", "20fs", "--equilibrate", "0ps", "--timestep", "2fs",
+               "--platform", "CPU", "-o", str(tmp_path / "set"), "--no-progress"])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "set").glob("*.h5")) == [
+        "AG.h5", "AG_c1.h5", "GA.h5", "GA_c1.h5"]
+    with TrajectoryFile(tmp_path / "set" / "AG_c1.h5") as tf:
+        assert len(tf) == 2 and tf.attrs["copy"] == 1 and tf.attrs["name"] == "AG"
+        assert tf.attrs["shared_system"]["files"] == ["GA.h5", "GA_c1.h5", "AG.h5", "AG_c1.h5"]
+    assert "4 molecules in one System" in capsys.readouterr().out
+    rc = main(["generate", "peptide", "-s", "GA", "--copies", "2", "--time", "20fs",
+               "--stride", "20fs", "--equilibrate", "0ps", "--timestep", "2fs", "--platform", "CPU",
+               "-o", str(tmp_path / "one" / "ga.h5"), "--no-progress"])
+    assert rc == 0 and sorted(p.name for p in (tmp_path / "one").glob("*.h5")) == [
+        "ga.h5", "ga_c1.h5"]
+
     poly = tmp_path / "poly"
     rc = main(["generate", "polymer", "--chains", "4", "--split-seed", "0", "--time", "1tau",
                "--stride", "0.5tau", "--equilibrate", "0.5tau", "--min-length", "8",
@@ -135,3 +152,5 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "not a multiple of the time step" in capsys.readouterr().err
     assert main(["generate", "peptide", "-o", str(tmp_path)]) == 2
     assert "--random" in capsys.readouterr().err
+    assert main(["generate", "peptide", "-s", "GA", "--copies", "0", "-o", str(tmp_path)]) == 2
+    assert "--copies must be >= 1" in capsys.readouterr().err
