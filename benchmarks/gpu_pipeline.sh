@@ -310,9 +310,11 @@ if [ "${SPEED_NO_REFINEMENT:-0}" = 1 ]; then  # the same table, one network call
 fi
 [ "${PLUGIN_OVERHEAD:-1}" = 1 ] && \
   $PY benchmarks/plugin_overhead.py --json "$R/plugin_overhead.json" >"$R/plugin_overhead.log" 2>&1
-log "reference MD speed"
-$PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
-  --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1
+if [ "${REFERENCE_SPEED:-1}" = 1 ]; then
+  log "reference MD speed"
+  $PY benchmarks/reference_speed.py --platforms "$PLATFORM" --explicit \
+    --output "$R/reference_speed.json" >"$R/reference_speed.log" 2>&1
+fi
 fi
 if [ -n "${PACK_DIR:-}" ]; then
   # results as <= 15 MB pieces (the device tool brings back at most 8 files of 16 MiB):
