@@ -422,19 +422,35 @@ def prepare_set(structures: Sequence[tuple[Any, Any]], settings: MDSettings
     masses = np.array([system.getParticleMass(i).value_in_unit(unit.amu)
                        for i in range(system.getNumParticles())])
     pos = np.array(modeller.positions.value_in_unit(unit.nanometer))
+    restraint = com_restraint(atoms, masses, pos)
+    system.addForce(restraint)
+    return system, modeller.topology, modeller.positions, atoms, grid
+
+
+def com_restraint(groups: Sequence[np.ndarray], masses: np.ndarray, positions_nm: np.ndarray
+                  ) -> Any:
+    """Flat-bottom restraint holding each group's centre of mass near where it is now.
+
+    ``groups``: atom-index arrays; ``masses`` [N] (amu); ``positions_nm`` [N, 3] (nm). Energy
+    0.5 k (d - r_free)^2 (kJ/mol) once the centre of mass is d > ``SET_RESTRAINT_FREE_NM`` from
+    its start, k = ``SET_RESTRAINT_K`` kJ/mol/nm^2. The distance carries a 1e-6 nm floor: at
+    d = 0 exactly the bare sqrt has a 0/0 gradient and OpenMM returns NaN forces (this killed
+    8-copy villin runs on CUDA, 2026-12-02).
+    """
+    import openmm
+
     restraint = openmm.CustomCentroidBondForce(
         1, "0.5*k_com*step(d-r_free)*(d-r_free)^2; "
-           "d=sqrt((x1-cx)^2+(y1-cy)^2+(z1-cz)^2)")
+           "d=sqrt((x1-cx)^2+(y1-cy)^2+(z1-cz)^2+1e-12)")
     restraint.addGlobalParameter("k_com", SET_RESTRAINT_K)
     restraint.addGlobalParameter("r_free", SET_RESTRAINT_FREE_NM)
     for name in ("cx", "cy", "cz"):
         restraint.addPerBondParameter(name)
-    for idx in atoms:  # groups weighted by mass: the restraint acts on the centre of mass
+    for idx in groups:  # groups weighted by mass: the restraint acts on the centre of mass
         g = restraint.addGroup([int(i) for i in idx])
-        com = (masses[idx, None] * pos[idx]).sum(axis=0) / masses[idx].sum()
+        com = (masses[idx, None] * positions_nm[idx]).sum(axis=0) / masses[idx].sum()
         restraint.addBond([g], [float(c) for c in com])
-    system.addForce(restraint)
-    return system, modeller.topology, modeller.positions, atoms, grid
+    return restraint
 
 
 def _new_context(system: Any, settings: MDSettings, plat: Any, props: dict[str, str]

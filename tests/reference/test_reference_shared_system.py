@@ -11,6 +11,7 @@ from openmm_cgml.reference.allatom import (
     SET_RESTRAINT_K,
     MDSettings,
     checkpoint_path,
+    com_restraint,
     prepare_set,
     run_reference,
     run_reference_set,
@@ -69,6 +70,27 @@ def test_centre_of_mass_restraint_moves_molecules_as_a_whole(aga, gly):
     assert acc[atoms[1]][0, 0] == pytest.approx(-SET_RESTRAINT_K * 0.5 / masses[atoms[1]].sum(),
                                                 rel=1e-5)
     assert np.abs(f[atoms[0]]).max() == 0.0 and np.abs(f[atoms[2]]).max() == 0.0
+
+
+def test_restraint_force_is_finite_when_the_centre_sits_on_its_grid_point():
+    """d = 0 exactly (a one-atom group on its reference point; the GPU hit it with whole
+    molecules): forces must be zero, not NaN (the bare sqrt gives 0/0)."""
+    import openmm
+
+    system = openmm.System()
+    for _ in range(2):
+        system.addParticle(12.0)
+    xyz = np.array([[0.5, 0.25, 0.125], [3.0, 0.0, 0.0]])
+    system.addForce(com_restraint([np.array([0]), np.array([1])], np.full(2, 12.0), xyz))
+    for name in ("Reference", "CPU"):
+        ctx = openmm.Context(system, openmm.VerletIntegrator(0.001),
+                             openmm.Platform.getPlatformByName(name))
+        ctx.setPositions(xyz + np.array([[0.0, 0.0, 0.0], [1.5, 0.0, 0.0]]))
+        state = ctx.getState(getForces=True, getEnergy=True)
+        f = state.getForces(asNumpy=True)._value
+        assert np.isfinite(f).all(), name
+        assert np.abs(f[0]).max() == 0.0
+        assert f[1, 0] == pytest.approx(-SET_RESTRAINT_K * 0.5, rel=1e-5)
 
 
 def test_set_run_writes_each_molecule_as_if_alone_and_resumes_exactly(aga, gly, tmp_path):
