@@ -258,6 +258,21 @@ def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str) -
     return True if replicas * one <= STATIC_GRAPH_MAX_PAIRS else None
 
 
+def replica_pairs(model: Any, mapping: Any, replicas: int, static: bool,
+                  pair_capacity: int | None) -> int | None:
+    """Non-bonded pairs each network call of the replica module works on (None: radius
+    search, as many as fall within the cutoff)."""
+    from openmm_cgml.export.export import resolve_pair_capacity, static_pair_count
+
+    if not static:
+        return None
+    one = static_pair_count(torch.zeros(mapping.num_beads, dtype=torch.long),
+                            torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
+    kept = resolve_pair_capacity(pair_capacity, True, model.network, [mapping] * replicas,
+                                 replicas * one)
+    return kept or replicas * one
+
+
 def step_gflop(model: Any, mapping: Any, overrides: dict[str, Any] | None = None,
                static_graph: bool = False) -> float:
     """Matrix-multiply work of one CG step (GFLOP, counted by torch.utils.flop_counter on the
@@ -299,8 +314,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="TorchScript profiling executor on (fusion; for static-graph modules)")
     p.add_argument("--no-refinement", action="store_true",
                    help="CG steps without score refinement (one network call per step)")
+    p.add_argument("--pair-capacity", type=int, default=None,
+                   help="static pairs kept per network call (0: every pair; default: the "
+                        "export's automatic choice, pruning from 50,000 pairs on)")
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {}  # step-module export overrides for every CG figure
+    if args.pair_capacity is not None:
+        overrides["pair_capacity"] = args.pair_capacity
     if args.no_refinement:
         overrides["sigmas"] = []
     elif args.steps_per_level is not None:
@@ -386,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
         row = {"replicas": r, "beads": villin.num_beads * r, "ms_per_step": sec * 1e3,
                "ms_per_replica_step": sec * 1e3 / r, "aggregate_ns_per_day": agg,
-               "static_graph": bool(static), "cuda_graphs": status}
+               "static_graph": bool(static), "cuda_graphs": status,
+               "pairs_per_call": replica_pairs(model, villin, r, bool(static),
+                                               overrides.get("pair_capacity"))}
         results["replica_scaling"].append(row)
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)
@@ -444,14 +466,15 @@ def format_table(r: dict[str, Any]) -> str:
     implicit = [a["allatom"]["ns_per_day"] for a in r["anchors"]
                 if a["solvent"] == "implicit" and "allatom" in a and "villin" in a["system"]]
     lines += ["", "| villin replicas | beads | ms / step | ms / replica-step | "
-                  "aggregate ns/day | vs one all-atom GBn2 run | CUDA graph |",
-              "|---:|---:|---:|---:|---:|---:|---|"]
+                  "aggregate ns/day | vs one all-atom GBn2 run | CUDA graph | pairs / call |",
+              "|---:|---:|---:|---:|---:|---:|---|---:|"]
     for b in r["replica_scaling"]:
         agg = b.get("aggregate_ns_per_day")
         ratio = f"{agg / implicit[0]:.3g}x" if agg and implicit else "-"
+        pairs = f"{b['pairs_per_call']:,}" if b.get("pairs_per_call") else "radius"
         lines.append(f"| {b['replicas']:,} | {b['beads']:,} | {b['ms_per_step']:.3f} | "
                      f"{b['ms_per_replica_step']:.4f} | "
-                     f"{f'{agg:.4g}' if agg else '-'} | {ratio} | {_graph(b)} |")
+                     f"{f'{agg:.4g}' if agg else '-'} | {ratio} | {_graph(b)} | {pairs} |")
     work = r.get("villin_step_gflop")
     if work and implicit:
         # 10,000x one all-atom GBn2 run, in model steps per second and matmul work per second

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import math
 import os
 import warnings
 from collections.abc import Sequence
@@ -28,6 +29,11 @@ STATIC_GRAPH_MAX_BEADS = 256
 STATIC_GRAPH_AUTO_MAX_PAIRS = 200_000
 #: hard cap on the number of static pairs (directed, both directions) of one step module
 STATIC_GRAPH_MAX_PAIRS = 4_000_000
+#: ``pair_capacity=None`` (auto) prunes static pairs from this many pairs on (fewer: the step
+#: is launch-bound and pruning saves nothing)
+PAIR_PRUNE_MIN_PAIRS = 50_000
+#: auto ``pair_capacity`` = this x the pairs within the cutoff in the mappings' own structures
+PAIR_CAPACITY_MARGIN = 1.5
 
 
 @dataclass
@@ -268,18 +274,61 @@ def resolve_static_graph(static_graph: bool | None, model: torch.nn.Module,
     return True
 
 
+def pairs_within_cutoff(mappings: Sequence[Any], cutoff_nm: float) -> int | None:
+    """Directed non-bonded bead pairs closer than ``cutoff_nm`` (nm) in each mapping's own
+    structure (open boundaries), summed over ``mappings``; None if one stores no positions."""
+    counts: dict[int, int] = {}
+    total = 0
+    for m in mappings:
+        if id(m) not in counts:
+            if getattr(m, "positions", None) is None:
+                return None
+            x = np.asarray(m.bead_positions(m.positions), dtype=np.float64)
+            close = np.linalg.norm(x[:, None] - x[None], axis=-1) < cutoff_nm
+            np.fill_diagonal(close, False)
+            bonds = np.asarray(m.cg_bonds, dtype=np.int64).reshape(-1, 2)
+            close[bonds[:, 0], bonds[:, 1]] = False
+            close[bonds[:, 1], bonds[:, 0]] = False
+            counts[id(m)] = int(close.sum())
+        total += counts[id(m)]
+    return total
+
+
+def resolve_pair_capacity(pair_capacity: int | None, static: bool, model: torch.nn.Module,
+                          mappings: Sequence[Any], num_pairs: int) -> int:
+    """Pairs kept per network call (0 = every static pair); see :func:`export_step_module`.
+
+    ``None`` (auto): with static pairs, at least :data:`PAIR_PRUNE_MIN_PAIRS` of them and a
+    model config with ``cutoff_nm``: :data:`PAIR_CAPACITY_MARGIN` x the pairs within the
+    cutoff in the mappings' structures (capped at ``num_pairs``); else 0. A given value is
+    returned as it is.
+    """
+    if pair_capacity is not None:  # checked by StepModule
+        return int(pair_capacity)
+    cutoff = getattr(getattr(model, "config", None), "cutoff_nm", None)
+    if not static or cutoff is None or num_pairs < PAIR_PRUNE_MIN_PAIRS:
+        return 0
+    near = pairs_within_cutoff(mappings, float(cutoff))
+    if near is None:
+        return 0
+    return min(num_pairs, math.ceil(PAIR_CAPACITY_MARGIN * near))
+
+
 def build_step_module(model: torch.nn.Module, mapping: Any, *,
                       device: torch.device | str = "cpu", static_graph: bool | None = None,
-                      **overrides: Any) -> StepModule:
+                      pair_capacity: int | None = None, **overrides: Any) -> StepModule:
     """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list).
 
-    ``static_graph``: see :func:`export_step_module`; ``overrides``: of
+    ``static_graph``, ``pair_capacity``: see :func:`export_step_module`; ``overrides``: of
     :func:`inference_settings`.
     """
     mappings = _as_mappings(mapping)
     settings = inference_settings(model, **overrides)
     g = fine_graph_tensors(mappings, "cpu")
     static = resolve_static_graph(static_graph, model, g["batch"], g["cg_bonds"], device)
+    capacity = resolve_pair_capacity(
+        pair_capacity, static, model, mappings,
+        static_pair_count(g["batch"], g["cg_bonds"]) if static else 0)
     net = copy.deepcopy(model).to(device).eval()
     for p in net.parameters():
         p.requires_grad_(False)
@@ -289,7 +338,7 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
                       settings.score_is_scaled, settings.sampler, settings.widen,
-                      static_graph=static)
+                      static_graph=static, pair_capacity=capacity)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -304,7 +353,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        score_is_scaled: bool | None = None,
                        sampler: str | None = None,
                        widen: bool | None = None,
-                       static_graph: bool | None = None) -> torch.jit.ScriptModule:
+                       static_graph: bool | None = None,
+                       pair_capacity: int | None = None) -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -327,6 +377,12 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
             model's dynamics/score take ``pairs``; ``True`` forces it (ValueError over
             4,000,000 pairs); ``False`` disables it. The choice is recorded as the module
             attribute ``graph_safe``.
+        pair_capacity: with static pairs, keep only this many of them per network call, the
+            closest (see :class:`~openmm_cgml.export.step.StepModule`: the same step while it
+            holds every pair within the cutoff, fixed shapes still). ``None`` (auto): from
+            50,000 static pairs on, 1.5 x the pairs within the cutoff in the mappings' own
+            structures (villin: ~420 of 1,122 per copy); ``0``: every pair. Recorded as the
+            module attribute ``pair_capacity``.
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
@@ -337,7 +393,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                              history_length=history_length, sigmas=sigmas,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
-                             sampler=sampler, widen=widen, static_graph=static_graph)
+                             sampler=sampler, widen=widen, static_graph=static_graph,
+                             pair_capacity=pair_capacity)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

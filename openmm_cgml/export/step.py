@@ -48,6 +48,13 @@ With ``static_graph=True`` the module instead keeps every non-bonded pair of eac
 shapes and no host-device syncs, so the plugin may capture it in a CUDA graph (it reads the
 plain attribute ``graph_safe``). The box is then not validated on the host: an unsupported
 (triclinic) box gives NaN positions instead of an error.
+
+``pair_capacity`` (static pairs only; 0 = off): before each network call keep only the
+``pair_capacity`` static pairs that are closest in the positions of that call (a fixed-size
+``topk``, still free of syncs). Pairs beyond the cutoff carry zero weight, so the step is
+unchanged while the capacity holds every pair within the cutoff; past it, the pairs nearest
+the cutoff (where the smooth envelope is close to 0) are dropped first. With many molecules
+this is most of the work saved: villin keeps ~420 of its 1,122 pairs within 1.2 nm.
 """
 
 from __future__ import annotations
@@ -59,7 +66,7 @@ import torch
 
 from openmm_cgml.export.geometry import finite_difference_velocity
 from openmm_cgml.models.config import SAMPLERS, noise_draws
-from openmm_cgml.models.graph_ops import all_pairs
+from openmm_cgml.models.graph_ops import all_pairs, minimum_image_unchecked
 from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 
@@ -112,6 +119,7 @@ class StepModule(torch.nn.Module):
         sampler: str = "langevin",
         widen: bool = False,
         static_graph: bool = False,
+        pair_capacity: int = 0,
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -154,6 +162,14 @@ class StepModule(torch.nn.Module):
         self.static_graph = bool(static_graph)
         if self.static_graph:
             self.register_buffer("pairs", all_pairs(self.batch, self.cg_bonds))
+        if pair_capacity < 0:
+            raise ValueError(f"pair_capacity must be >= 0 (0 = every pair), got {pair_capacity}")
+        if pair_capacity and not self.static_graph:
+            raise ValueError("pair_capacity needs static_graph=True (the radius search keeps "
+                             "exactly the pairs within the cutoff)")
+        # 0: every static pair; also when the capacity would keep them all anyway
+        self.pair_capacity: int = (int(pair_capacity) if self.static_graph
+                                   and 0 < pair_capacity < int(self.pairs.shape[1]) else 0)
         # Contract attributes: plain module attributes (not Final constants) so that
         # C++ can read them with module.attr("...").
         self.history_length: int = int(history_length)
@@ -170,6 +186,16 @@ class StepModule(torch.nn.Module):
         self.precision: str = "float64" if dtype == torch.float64 else "float32"
         # read by the plugin: forward has fixed shapes and no host syncs (CUDA-graph safe)
         self.graph_safe: bool = self.static_graph
+
+    def nearest_pairs(self, pos: torch.Tensor, cell: torch.Tensor) -> torch.Tensor:
+        """The static pairs ([2, P]) or, with ``pair_capacity``, the ``pair_capacity`` of
+        them closest in ``pos`` [N, 3] nm (minimum image in ``cell`` [3, 3] nm), unordered."""
+        if self.pair_capacity == 0:
+            return self.pairs
+        d = minimum_image_unchecked(pos[self.pairs[0]] - pos[self.pairs[1]], cell)
+        keep = torch.topk((d * d).sum(-1), self.pair_capacity, largest=False,
+                          sorted=False).indices
+        return self.pairs[:, keep]
 
     def forward(
         self,
@@ -205,7 +231,8 @@ class StepModule(torch.nn.Module):
         velocity = finite_difference_velocity(hist, cell, dt)
         if self.static_graph:
             mean, std, latent = self.model.dynamics(
-                self.bead_embeddings, hist, self.cg_bonds, self.batch, cell, self.pairs)
+                self.bead_embeddings, hist, self.cg_bonds, self.batch, cell,
+                self.nearest_pairs(hist[-1], cell))
         else:
             mean, std, latent = self.model.dynamics(
                 self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
@@ -223,7 +250,7 @@ class StepModule(torch.nn.Module):
             for _ in range(self.steps_per_level):
                 if self.static_graph:
                     s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
-                                         cell, self.pairs)
+                                         cell, self.nearest_pairs(x, cell))
                 else:
                     s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
                                          cell)

@@ -394,7 +394,6 @@ def prepare_set(structures: Sequence[tuple[Any, Any]], settings: MDSettings
     positions, atoms, offsets_nm)``: ``atoms[i]`` are molecule i's atom indices, ``offsets_nm``
     [n, 3] its grid point (nm).
     """
-    import openmm
     from openmm import app, unit
 
     if settings.solvent != "implicit":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
@@ -363,3 +364,77 @@ def test_replicas_are_embedded_once_with_the_same_rows(villin, monkeypatch):
     assert seen == [2] and both.shape == (4 * 35, alone.shape[1])
     for block in torch.split(both, 35):
         torch.testing.assert_close(block, alone, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- pair capacity
+def _near_count(h: torch.Tensor) -> int:
+    """Directed non-bonded pairs of one molecule closer than CUTOFF in the last frame."""
+    bonds, batch = _two_molecules()
+    pairs = all_pairs(batch, bonds)
+    x = h[-1]
+    return int(((x[pairs[0]] - x[pairs[1]]).norm(dim=-1) < CUTOFF).sum())
+
+
+@pytest.mark.parametrize("family", ["plain", "equivariant"])
+def test_pair_capacity_keeps_the_step_while_it_holds_the_pairs_within_the_cutoff(family):
+    """The closest pair_capacity pairs per call: the same step as the radius search when the
+    capacity covers the pairs within the cutoff of every call; a capacity below that changes
+    it (the option is really used). Scripted, it stays free of syncing ops."""
+    dtype = torch.float64
+    net = _model(family, dtype)
+    bonds, batch = _two_molecules()
+    p = next(net.parameters())
+    emb = torch.randn(2 * N_MOL, 16, generator=torch.Generator().manual_seed(1)).to(p)
+
+    def step(static: bool, capacity: int) -> StepModule:
+        return StepModule(net, emb, torch.full((2 * N_MOL,), 50.0, dtype=dtype), bonds, batch,
+                          history_length=3, timestep_ps=10.0, sigmas=[0.05, 0.02],
+                          steps_per_level=1, step_size=1e-5, sampler="ancestral",
+                          static_graph=static, pair_capacity=capacity)
+
+    h = 2.0 * _history(0.4, dtype, seed=4)  # stretched chains: part of the pairs are near
+    near = _near_count(h)
+    total = 2 * N_MOL * (N_MOL - 1) - 2 * 2 * (N_MOL - 1)
+    assert 0 < near < total
+    g = torch.Generator().manual_seed(3)
+    noise = 0.01 * torch.randn(3, 2 * N_MOL, 3, generator=g, dtype=dtype)
+    force = torch.zeros(2 * N_MOL, 3, dtype=dtype)
+    box = torch.zeros(3, 3, dtype=dtype)
+    ref = step(False, 0)
+    room = near + (total - near) // 2  # margin for the candidates, which move a little
+    roomy = step(True, room)
+    tight = step(True, near // 3)
+    assert roomy.pair_capacity == room and step(True, total + 5).pair_capacity == 0
+    kept = roomy.nearest_pairs(h[-1], box)
+    assert kept.shape == (2, room)
+    x = h[-1]
+    assert int(((x[kept[0]] - x[kept[1]]).norm(dim=-1) < CUTOFF).sum()) == near
+    with torch.no_grad():
+        torch.testing.assert_close(roomy(h, noise, force, box), ref(h, noise, force, box),
+                                   rtol=1e-10, atol=1e-10)
+        assert not torch.allclose(tight(h, noise, force, box), ref(h, noise, force, box))
+    assert _syncing_ops(torch.jit.script(roomy)) == set()
+    with pytest.raises(ValueError, match="static_graph"):
+        step(False, 10)
+    with pytest.raises(ValueError, match=">= 0"):
+        step(True, -1)
+
+
+def test_export_pair_capacity_choice(villin, monkeypatch):
+    """Auto: off below PAIR_PRUNE_MIN_PAIRS; above, 1.5 x the pairs within the cutoff in the
+    mapping's own structure, per copy; recorded as a module attribute."""
+    import openmm_cgml.export.export as export_mod
+
+    net = _model("plain", torch.float32)
+    near = export_mod.pairs_within_cutoff([villin], CUTOFF)
+    assert 0 < near < 35 * 34 - 2 * 34
+    assert export_mod.pairs_within_cutoff([villin, villin], CUTOFF) == 2 * near
+    forced = export_step_module(net, [villin, villin], sigmas=[], static_graph=True)
+    assert forced.pair_capacity == 0  # 2,244 pairs: below the automatic threshold
+    monkeypatch.setattr(export_mod, "PAIR_PRUNE_MIN_PAIRS", 1000)
+    auto = export_step_module(net, [villin, villin], sigmas=[], static_graph=True)
+    assert auto.pair_capacity == int(np.ceil(1.5 * 2 * near))
+    assert export_step_module(net, [villin, villin], sigmas=[], static_graph=True,
+                              pair_capacity=0).pair_capacity == 0
+    with pytest.raises(ValueError, match="static_graph"):
+        build_step_module(net, villin, static_graph=False, pair_capacity=100)
