@@ -135,7 +135,7 @@ protein_refs() {  # $1: wall budget (s); then sequences (the word villin: openmm
   shift
   for s in "$@"; do
     if [ "$s" = villin ]; then
-      src=(pdb "$VILLIN"); out=data/peptides/villin.h5
+      src=(pdb "$VILLIN" --name villin); out=data/peptides/villin.h5
     else
       src=(peptide -s "$s"); out="data/peptides/$s.h5"
     fi

@@ -319,8 +319,6 @@ def main(argv: list[str] | None = None) -> int:
                         "export's automatic choice, pruning from 50,000 pairs on)")
     args = p.parse_args(argv)
     overrides: dict[str, Any] = {}  # step-module export overrides for every CG figure
-    if args.pair_capacity is not None:
-        overrides["pair_capacity"] = args.pair_capacity
     if args.no_refinement:
         overrides["sigmas"] = []
     elif args.steps_per_level is not None:
@@ -402,13 +400,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
         static = replica_static_graph(model, villin, r, args.device)
         sec, status = plugin_latency(model, [villin] * r, args.device, args.budget,
-                                     args.min_steps, {**overrides, "static_graph": static})
+                                     args.min_steps, {**overrides, "static_graph": static,
+                                                      "pair_capacity": args.pair_capacity
+                                                      if static else None})
         agg = r * model.timestep_ps * 1e-3 / sec * 86400.0
         row = {"replicas": r, "beads": villin.num_beads * r, "ms_per_step": sec * 1e3,
                "ms_per_replica_step": sec * 1e3 / r, "aggregate_ns_per_day": agg,
                "static_graph": bool(static), "cuda_graphs": status,
                "pairs_per_call": replica_pairs(model, villin, r, bool(static),
-                                               overrides.get("pair_capacity"))}
+                                               args.pair_capacity)}
         results["replica_scaling"].append(row)
         save(f"{r} replicas: {sec * 1e3:.3f} ms/step")
     print("plugin overhead ...", file=sys.stderr, flush=True)

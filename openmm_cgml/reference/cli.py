@@ -126,6 +126,10 @@ def register(subparsers: Any) -> None:
                        description="Run all-atom MD from PDB/PDBx files; water and ions in the "
                        "file are removed (re-solvated with --solvent explicit).")
     p.add_argument("structures", nargs="+", help="PDB or PDBx/mmCIF files")
+    p.add_argument("--name", action="append", default=None, metavar="NAME",
+                   help="molecule name (stored in the file, used by cgml evaluate; output "
+                        "NAME.h5 when -o is a folder), once per structure in order (default: "
+                        "the file name without extension)")
     _add_md(p)
     p.set_defaults(func=_run_pdb)
 
@@ -274,12 +278,16 @@ def random_sequences(n: int, length: str, seed: int) -> list[str]:
 
 
 def _run_pdb(args: argparse.Namespace) -> int:
+    names = args.name or [Path(s).stem for s in args.structures]
+    if len(names) != len(args.structures):
+        raise ValueError(f"--name given {len(names)} times for {len(args.structures)} "
+                         "structures: give one name per structure, in order")
     items = []
-    for s in args.structures:
+    for s, name in zip(args.structures, names, strict=True):
         path = Path(s)
         if not path.is_file():
             raise FileNotFoundError(f"structure file not found: {path}")
-        items.append((path.stem, path, {"source": path.name}))
+        items.append((name, path, {"source": path.name}))
     return _run_md(args, items)
 
 

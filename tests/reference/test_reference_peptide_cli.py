@@ -100,8 +100,10 @@ def test_cli_generate_peptide_and_polymer(tmp_path, capsys):
 
     rc = main(["generate", "pdb", str(out / "GA.pdb"), "--time", "20fs", "--stride", "20fs",
                "--equilibrate", "0ps", "--timestep", "2fs", "--platform", "CPU",
-               "-o", str(tmp_path / "pdbout"), "--no-progress"])
-    assert rc == 0 and (tmp_path / "pdbout" / "GA.h5").exists()
+               "-o", str(tmp_path / "pdbout"), "--no-progress", "--name", "dipeptide"])
+    assert rc == 0
+    with TrajectoryFile(tmp_path / "pdbout" / "dipeptide.h5") as tf:  # in a folder: NAME.h5
+        assert tf.attrs["name"] == "dipeptide" and tf.attrs["source"] == "GA.pdb"
 
     # copies and several peptides in one System: one file each, copy j of NAME is NAME_c<j>
     rc = main(["generate", "peptide", "-s", "GA", "-s", "AG", "--copies", "2", "--together",
@@ -145,6 +147,11 @@ def test_random_sequences_are_seeded():
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert main(["generate", "pdb", str(tmp_path / "missing.pdb"), "-o", str(tmp_path)]) == 2
     assert "structure file not found" in capsys.readouterr().err
+    pdb = tmp_path / "x.pdb"
+    pdb.write_text("END\n")
+    assert main(["generate", "pdb", str(pdb), "--name", "a", "--name", "b",
+                 "-o", str(tmp_path)]) == 2
+    assert "one name per structure" in capsys.readouterr().err
     assert main(["generate", "peptide", "--sequence", "GJ", "-o", str(tmp_path)]) == 2
     assert "unknown residue letters J" in capsys.readouterr().err
     assert main(["generate", "peptide", "--sequence", "GA", "--stride", "3fs",
