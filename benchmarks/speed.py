@@ -17,7 +17,9 @@ What is measured (every figure is wall-clock time of real runs on this machine):
 4. **Per-step latency vs replicas**: R copies of villin batched in one module (35 R beads;
    molecules never interact), R = 1 ... 3,000: latency per step and per replica. On CUDA the
    replicas use the static graph (fixed shapes, replayed as a CUDA graph) whenever its pairs
-   fit under the export's cap, also beyond the automatic choice's limit.
+   fit under the export's cap, also beyond the automatic choice's limit; from 50,000 pairs on
+   each network call keeps only the closest 1.5 x (pairs within the cutoff in the start
+   structure) of them (``--pair-capacity``: another number; 0 = every pair).
 5. **Plugin overhead**: villin, CGMLIntegrator.step vs calling the same TorchScript module
    in a Python loop (same inputs, no OpenMM) -- the difference is what OpenMM's host round
    trip (get/set positions + velocities) costs per step.
@@ -51,6 +53,10 @@ import torch
 if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the source tree
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from openmm_cgml.export.options import (  # noqa: E402
+    add_refinement_arguments,
+    refinement_overrides,
+)
 from openmm_cgml.mapping import coarse_grain  # noqa: E402
 from openmm_cgml.pretrained import load_model  # noqa: E402
 from openmm_cgml.simulation import (  # noqa: E402
@@ -306,8 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true",
                    help="sizes 10..1000, replicas 1..10, 2 s budgets, no explicit solvent")
     p.add_argument("--json", default=None, help="also write the results here")
-    p.add_argument("--steps-per-level", type=int, default=None,
-                   help="Langevin refinement steps per noise level (default: the model's)")
     p.add_argument("--tf32", action="store_true",
                    help="allow TF32 tensor-core matmuls on CUDA (libtorch-wide, so the plugin too)")
     p.add_argument("--jit-optimize", action="store_true",
@@ -317,12 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pair-capacity", type=int, default=None,
                    help="static pairs kept per network call (0: every pair; default: the "
                         "export's automatic choice, pruning from 50,000 pairs on)")
+    add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
-    overrides: dict[str, Any] = {}  # step-module export overrides for every CG figure
-    if args.no_refinement:
-        overrides["sigmas"] = []
-    elif args.steps_per_level is not None:
-        overrides["steps_per_level"] = args.steps_per_level
     if args.quick:
         args.sizes = [s for s in args.sizes if s <= 1000]
         args.replicas = [r for r in args.replicas if r <= 10]
@@ -336,6 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     global JIT_OPTIMIZE
     JIT_OPTIMIZE = bool(args.jit_optimize)
     model = load_model(args.model)
+    # step-module export overrides for every CG figure
+    overrides: dict[str, Any] = refinement_overrides(model.network.config, args)
+    if args.no_refinement:
+        overrides["sigmas"] = []
     results: dict[str, Any] = {
         "device": args.device,
         "host": _pyplatform.node(),

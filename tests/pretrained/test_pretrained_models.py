@@ -89,6 +89,27 @@ def test_default_model_runs_villin_in_openmm(tmp_path):
     assert graphed.getCudaGraphStatus().startswith("not used:")
 
 
+def test_long_step_protein_model_runs_villin_in_openmm():
+    """protein-residue-100ps: 100 ps per step, k = 4, the 10-level ladder it ships with
+    (11 noise draws); three steps on villin stay finite with every bond under 2 nm."""
+    pytest.importorskip("openmm_cgml.plugin", reason="plugin not built", exc_type=ImportError)
+    assert "protein-residue-100ps" in [r["name"] for r in list_models()]
+    model = load_model("protein-residue-100ps")
+    assert model.timestep_ps == 100.0 and model.history_length == 4
+    cg = model.map(VILLIN)
+    module = model.export(cg)
+    assert module.noise_draws == 11 and module.timestep_ps == 100.0
+    sim = app.Simulation(cg.topology, model.create_system(cg),
+                         model.create_integrator(cg, seed=3),
+                         openmm.Platform.getPlatformByName("CPU"))
+    x0 = cg.bead_positions()[0]
+    sim.context.setPositions(x0 * u.nanometer)
+    sim.step(3)
+    x = sim.context.getState(getPositions=True).getPositions(asNumpy=True)._value
+    assert np.all(np.isfinite(x)) and np.abs(x - x0).max() > 0
+    assert np.linalg.norm(x[1:] - x[:-1], axis=1).max() < 2.0
+
+
 def test_write_model_folder_copies_checkpoint_and_renders_card(tmp_path):
     from openmm_cgml.pretrained.packaging import REQUIRED_CARD_KEYS, write_model_folder
 
