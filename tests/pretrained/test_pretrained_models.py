@@ -60,13 +60,10 @@ def test_unknown_model_names_the_choices():
         load_model("no-such-model")
 
 
-def test_default_model_runs_villin_in_openmm(tmp_path):
-    pytest.importorskip("openmm_cgml.plugin", reason="plugin not built", exc_type=ImportError)
-    model = load_model()
-    cg = model.map(VILLIN)
-    assert cg.num_beads == 35
+def _three_villin_steps(model, cg, seed: int):
+    """(system, integrator, start [N, 3], positions after 3 steps [N, 3]) in nm, CPU platform."""
     system = model.create_system(cg)
-    integrator = model.create_integrator(cg, seed=5)
+    integrator = model.create_integrator(cg, seed=seed)
     sim = app.Simulation(cg.topology, system, integrator,
                          openmm.Platform.getPlatformByName("CPU"))
     x0 = cg.bead_positions()[0]
@@ -74,6 +71,15 @@ def test_default_model_runs_villin_in_openmm(tmp_path):
     sim.step(3)
     x = sim.context.getState(getPositions=True).getPositions(asNumpy=True)._value
     assert np.all(np.isfinite(x)) and np.abs(x - x0).max() > 0
+    return system, integrator, x0, x
+
+
+def test_default_model_runs_villin_in_openmm(tmp_path):
+    pytest.importorskip("openmm_cgml.plugin", reason="plugin not built", exc_type=ImportError)
+    model = load_model()
+    cg = model.map(VILLIN)
+    assert cg.num_beads == 35
+    system, integrator, x0, x = _three_villin_steps(model, cg, seed=5)
     step = np.linalg.norm(x - x0, axis=1)
     assert step.max() < 2.0, "three model steps moved a bead by > 2 nm"
     # the same model loaded from its folder path behaves identically
@@ -99,14 +105,7 @@ def test_long_step_protein_model_runs_villin_in_openmm():
     cg = model.map(VILLIN)
     module = model.export(cg)
     assert module.noise_draws == 11 and module.timestep_ps == 100.0
-    sim = app.Simulation(cg.topology, model.create_system(cg),
-                         model.create_integrator(cg, seed=3),
-                         openmm.Platform.getPlatformByName("CPU"))
-    x0 = cg.bead_positions()[0]
-    sim.context.setPositions(x0 * u.nanometer)
-    sim.step(3)
-    x = sim.context.getState(getPositions=True).getPositions(asNumpy=True)._value
-    assert np.all(np.isfinite(x)) and np.abs(x - x0).max() > 0
+    x = _three_villin_steps(model, cg, seed=3)[3]
     assert np.linalg.norm(x[1:] - x[:-1], axis=1).max() < 2.0
 
 
