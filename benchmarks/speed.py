@@ -252,28 +252,33 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
     return timed_steps(step, budget, min_steps, block=max(1, min_steps // 4), warmup=2)[0]
 
 
+def static_pairs_per_copy(mapping: Any) -> int:
+    """Static (directed, non-bonded) pairs of one copy of ``mapping`` in a step module."""
+    from openmm_cgml.export.export import static_pair_count
+
+    return static_pair_count(torch.zeros(mapping.num_beads, dtype=torch.long),
+                             torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
+
+
 def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str) -> bool | None:
     """True (force the static graph) on CUDA when ``replicas`` copies of ``mapping`` fit under
     the export's static-pair cap; None (the export's automatic choice) otherwise."""
-    from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS, static_pair_count
+    from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS
 
     if torch_device(device) != "cuda":
         return None
-    one = static_pair_count(torch.zeros(mapping.num_beads, dtype=torch.long),
-                            torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
-    return True if replicas * one <= STATIC_GRAPH_MAX_PAIRS else None
+    return True if replicas * static_pairs_per_copy(mapping) <= STATIC_GRAPH_MAX_PAIRS else None
 
 
 def replica_pairs(model: Any, mapping: Any, replicas: int, static: bool,
                   pair_capacity: int | None) -> int | None:
     """Non-bonded pairs each network call of the replica module works on (None: radius
     search, as many as fall within the cutoff)."""
-    from openmm_cgml.export.export import resolve_pair_capacity, static_pair_count
+    from openmm_cgml.export.export import resolve_pair_capacity
 
     if not static:
         return None
-    one = static_pair_count(torch.zeros(mapping.num_beads, dtype=torch.long),
-                            torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
+    one = static_pairs_per_copy(mapping)
     kept = resolve_pair_capacity(pair_capacity, True, model.network, [mapping] * replicas,
                                  replicas * one)
     return kept or replicas * one
