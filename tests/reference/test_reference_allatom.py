@@ -208,9 +208,15 @@ def test_writes_survive_sigint(tmp_path):
     storage.create_trajectory(out, mapping=mapping, atom_topology_pdb="", attrs=dict(
         kind="polymer", name="t", temperature_K=300.0, stride_ps=1.0, fine_timestep_ps=0.01,
         seed=0, forcefield="test"))
-    with pytest.raises(KeyboardInterrupt), storage.deferred_signals():
-        os.kill(os.getpid(), signal.SIGINT)
-        storage.append_frames(out, mapping.bead_positions(np.stack([x, x])), [1.0, 2.0])
+    # Python's own SIGINT handler, also where the test runner inherited SIGINT ignored
+    # (a background job of a non-interactive shell)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt), storage.deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            storage.append_frames(out, mapping.bead_positions(np.stack([x, x])), [1.0, 2.0])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     with TrajectoryFile(out) as tf:
         assert len(tf) == 2 and tf.bead_positions.shape == (2, mapping.num_beads, 3)
     with pytest.raises(ValueError, match="not after the last stored frame"):
