@@ -381,8 +381,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
             closest (see :class:`~openmm_cgml.export.step.StepModule`: the same step while it
             holds every pair within the cutoff, fixed shapes still). ``None`` (auto): from
             50,000 static pairs on, 1.5 x the pairs within the cutoff in the mappings' own
-            structures (villin: ~420 of 1,122 per copy); ``0``: every pair. Recorded as the
-            module attribute ``pair_capacity``.
+            structures (villin: 528 of 1,122 per copy within 1.2 nm); ``0``: every pair.
+            Recorded as the module attribute ``pair_capacity``.
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
