@@ -228,6 +228,11 @@ ABLATIONS = {
     "ddim": ("full", {"refine_sampler": "ddim"}),
     # the same, the sampled Gaussian first widened by the ladder top (CPU: best relaxation times)
     "ancestral_widen": ("full", {"refine_sampler": "ancestral", "refine_widen": True}),
+    # widened, from a lower ladder top (same cost)
+    "ancestral_widen_0.3": (
+        "full",
+        {"refine_sampler": "ancestral", "refine_widen": True, "refine_sigma_max": 0.3},
+    ),
 }
 
 
@@ -407,6 +412,11 @@ def cg_speed(
     return out
 
 
+def eval_dir(work: Path, split: str) -> Path:
+    """Reports of the chains of ``split``: WORK/eval (test) or WORK/eval_<split>."""
+    return work / ("eval" if split == "test" else f"eval_{split}")
+
+
 def evaluate_variant(
     v: str,
     ckpts: dict[str, Path],
@@ -446,7 +456,7 @@ def evaluate_variant(
     )
     metrics = run_evaluation(
         reference,
-        work / "eval" / v,
+        eval_dir(work, args.split) / v,
         cg=cg,
         settings=settings,
         info={"variant": v, "checkpoint": str(ckpts[base]), "device": args.device},
@@ -471,7 +481,7 @@ def evaluate_variant(
         "rollout_wall_s": next(iter(results.values())).wall_s,
         "mean_fes_js": agg.get("mean_fes_js"),
         "mean_rg_js": agg.get("mean_rg_js"),
-        "report": str(work / "eval" / v / "report.md"),
+        "report": str(eval_dir(work, args.split) / v / "report.md"),
     }
     completed = [
         st["steps_completed"]
@@ -593,6 +603,12 @@ def main(argv: list[str] | None = None) -> int:
         help="evaluate this many variants at once, each in its own process (speeds are "
         "measured afterwards, alone)",
     )
+    ap.add_argument(
+        "--split",
+        default="test",
+        help="chains to roll out: test (the benchmark), or val to choose inference settings "
+        "without looking at the test chains (both never trained on)",
+    )
     ap.add_argument("--no-speed", action="store_true", help="skip the speed-up measurements")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default=None, help="results JSON (default WORK/paper_polymer.json)")
@@ -620,9 +636,12 @@ def main(argv: list[str] | None = None) -> int:
     data = ensure_data(
         work, Path(args.data) if args.data else None, preset, args.seed, args.platform
     )
-    reference = load_trajectories(resolve_files(data, "test"))
+    reference = load_trajectories(resolve_files(data, args.split))
     test_names = sorted(reference)
-    print(f"{len(test_names)} test chains (never trained on): {', '.join(test_names)}", flush=True)
+    print(
+        f"{len(test_names)} {args.split} chains (never trained on): {', '.join(test_names)}",
+        flush=True,
+    )
 
     from openmm_cgml.models import load_checkpoint
 
@@ -663,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
                 "record_interval": rec,
                 "seed": args.seed,
                 "data": str(data),
+                "split": args.split,
                 "test_chains": test_names,
                 "train_steps": args.train_steps or preset["train"]["max_steps"],
                 "model": preset["model"],
@@ -683,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         lines = [
-            f"Polymer benchmark ({result['mode']}), {len(test_names)} unseen test chains, "
+            f"Polymer benchmark ({result['mode']}), {len(test_names)} unseen {args.split} chains, "
             f"{replicas} rollouts each of {steps} model steps, device {args.device}",
             f"{'variant':<15}{'r2 Rg':>8}{'r2 tau':>8}{'r2 tau c':>9}{'MAE Rg nm':>11}"
             f"{'MAE tau ps':>12}"

@@ -260,11 +260,15 @@ def static_pairs_per_copy(mapping: Any) -> int:
                              torch.as_tensor(mapping.cg_bonds).reshape(-1, 2).T)
 
 
-def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str) -> bool | None:
+def replica_static_graph(model: Any, mapping: Any, replicas: int, device: str,
+                         graph: str = "static") -> bool | None:
     """True (force the static graph) on CUDA when ``replicas`` copies of ``mapping`` fit under
-    the export's static-pair cap; None (the export's automatic choice) otherwise."""
+    the export's static-pair cap; None (the export's automatic choice) otherwise.
+    ``graph="radius"``: False (the radius search, for comparison)."""
     from openmm_cgml.export.export import STATIC_GRAPH_MAX_PAIRS
 
+    if graph == "radius":
+        return False
     if torch_device(device) != "cuda":
         return None
     return True if replicas * static_pairs_per_copy(mapping) <= STATIC_GRAPH_MAX_PAIRS else None
@@ -326,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pair-capacity", type=int, default=None,
                    help="static pairs kept per network call (0: every pair; default: the "
                         "export's automatic choice, pruning from 50,000 pairs on)")
+    p.add_argument("--replica-graph", choices=("static", "radius"), default="static",
+                   help="replica modules: static pairs in a CUDA graph (default, where they fit) "
+                        "or the radius search every call (to compare the two)")
     add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
     if args.quick:
@@ -407,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         save(f"{n} beads: {sec * 1e3:.3f} ms/step")
     for r in args.replicas:
         print(f"replicas {r} ...", file=sys.stderr, flush=True)
-        static = replica_static_graph(model, villin, r, args.device)
+        static = replica_static_graph(model, villin, r, args.device, args.replica_graph)
         sec, status = plugin_latency(model, [villin] * r, args.device, args.budget,
                                      args.min_steps, {**overrides, "static_graph": static,
                                                       "pair_capacity": args.pair_capacity

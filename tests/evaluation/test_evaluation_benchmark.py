@@ -57,3 +57,34 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
     splits = json.loads((tmp_path / "w" / "data" / "splits.json").read_text())
     assert set(res["settings"]["test_chains"]) == {Path(f).stem for f in splits["test"]}
     assert not set(splits["test"]) & set(splits["train"])
+
+
+def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
+    """--split val: inference settings are chosen on chains that are neither trained on nor
+    the test chains; the shipped polymer weights stand in for a trained ``full``."""
+    import shutil
+
+    spec = importlib.util.spec_from_file_location(
+        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    work = tmp_path / "w"
+    shutil.copytree(
+        ROOT / "openmm_cgml" / "pretrained" / "polymer-comb", work / "models" / "full" / "final"
+    )
+    data = ROOT / "tests" / "data" / "polymer"
+    out = tmp_path / "val.json"
+    rc = mod.main(
+        ["--data", str(data), "--work", str(work), "--split", "val", "--device", "cpu",
+         "--variants", "ancestral_widen_0.3", "--steps", "3", "--replicas", "1",
+         "--record-interval", "1", "--no-speed", "--output", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text())
+    splits = json.loads((data / "splits.json").read_text())
+    assert res["settings"]["split"] == "val"
+    assert res["settings"]["test_chains"] == sorted(Path(f).stem for f in splits["val"])
+    row = res["rows"]["ancestral_widen_0.3"]
+    assert row["rollouts"] == len(splits["val"])
+    assert Path(row["report"]).is_file() and "eval_val" in row["report"]
