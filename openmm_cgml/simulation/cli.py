@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                    help="on CUDA, capture the learned step once as a CUDA graph and replay it "
                         "(molecules of <= 256 beads; default on, --no-cuda-graphs: off)")
+    p.add_argument("--tf32", action="store_true",
+                   help="on CUDA, TF32 tensor-core matrix multiplies in the model (faster, "
+                        "10-bit mantissa in the products)")
     add_refinement_arguments(p)
     p.set_defaults(func=_run)
 
@@ -58,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint_interval=args.checkpoint_interval, resume=args.resume,
         checkpoint=args.checkpoint, collision_threshold_nm=args.collision_threshold,
         progress=not args.no_progress, refinement=refinement_changes(args),
-        cuda_graphs=args.cuda_graphs, replicas=args.replicas,
+        cuda_graphs=args.cuda_graphs, replicas=args.replicas, tf32=args.tf32,
     )
     print(open(f"{args.output}/summary.txt").read(), end="")
     return 0 if summary["steps"] > 0 else 1

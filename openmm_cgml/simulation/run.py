@@ -79,6 +79,16 @@ def _load(model: Any) -> Any:
     return load_model(model)
 
 
+def _jit_execution(optimize: bool) -> Any:
+    """TorchScript's optimizing executor on (fixed-shape modules) or off
+    (:func:`no_jit_respecialisation`), for the steps run inside the context."""
+    if optimize:
+        import torch
+
+        return torch.jit.optimized_execution(True)
+    return no_jit_respecialisation()
+
+
 def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              time_ps: float | str = "10ns", model: Any = None, seed: int = 1,
              platform: str | None = None, report_interval: int | None = None,
@@ -87,7 +97,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              collision_threshold_nm: float = 0.1, progress: bool = True,
              max_reports: int = 2000,
              refinement: dict[str, Any] | None = None,
-             cuda_graphs: bool = True, replicas: int = 1) -> dict[str, Any]:
+             cuda_graphs: bool = True, replicas: int = 1, tf32: bool = False) -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -112,6 +122,13 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
             one batched model call per step (they never interact; each is placed 2 nm beyond
             the previous one along x). The outputs hold all of them; the summary gives
             ns/day per trajectory and aggregated over replicas, and each replica's mean Rg.
+        tf32: on CUDA, let the model's float32 matrix multiplies use TF32 tensor cores
+            (``torch.backends.cuda.matmul.allow_tf32``, process-wide; 10-bit mantissa in the
+            products; measured 1.2-1.5x faster steps on an H200, benchmarks/speed.py --tf32).
+
+    A static-pair module on CUDA (fixed shapes) runs with TorchScript's optimizing executor
+    (kernel fusion; measured 1.1-1.3x); any other module without it (its neighbour lists
+    change size every step and it would re-specialise again and again).
 
     Returns:
         The summary dict (also written to ``summary.json``).
@@ -157,6 +174,12 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     module = cg_model.export(mappings, device="cuda" if plat.getName() == "CUDA" else "cpu",
                              **config_overrides(cg_model.network.config, dict(refinement or {})))
     system = create_system(mappings)
+    on_cuda = plat.getName() == "CUDA"
+    optimize = on_cuda and bool(getattr(module, "graph_safe", False))
+    if tf32 and on_cuda:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = True
     integrator = create_integrator(module, seed=seed, cuda_graphs=cuda_graphs)
     simulation = app.Simulation(topology, system, integrator, plat)
     if resume:
@@ -194,7 +217,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
 
     t_run = time.perf_counter()
     try:
-        with no_jit_respecialisation():
+        with _jit_execution(optimize):
             while simulation.currentStep < n_steps:
                 chunk = min(checkpoint_interval - simulation.currentStep % checkpoint_interval,
                             n_steps - simulation.currentStep)
@@ -233,6 +256,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "steps_per_s": steps_done / run_s if run_s > 0 else float("inf"),
         "platform": simulation.context.getPlatform().getName(),
         "cuda_graphs": integrator.getCudaGraphStatus(),
+        "tf32": bool(tf32 and on_cuda),
+        "jit_optimized": optimize,
         "seed": int(seed),
         "refinement": {"sampler": str(module.sampler), "levels": int(module.sigmas.shape[0]),
                        "sigma_max_nm": float(module.sigmas[0]) if module.sigmas.numel() else 0.0,

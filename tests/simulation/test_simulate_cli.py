@@ -92,9 +92,12 @@ def test_simulate_refinement_options_change_the_sampler(checkpoint, tmp_path, ca
     assert own_summary["cuda_graphs"] == "not used: the module runs on cpu, not CUDA"
     assert main(base + ["-o", str(tmp_path / "anc"), "--sampler", "ancestral", "--widen",
                         "--refine-levels", "2", "--refine-sigma-max", "0.5",
-                        "--no-cuda-graphs"]) == 0
+                        "--no-cuda-graphs", "--tf32"]) == 0
     anc_summary = json.loads((tmp_path / "anc" / "summary.json").read_text())
     assert anc_summary["cuda_graphs"] == "not used: disabled by setUseCudaGraphs(False)"
+    # --tf32 and the optimizing executor only apply on CUDA
+    assert anc_summary["tf32"] is False and anc_summary["jit_optimized"] is False
+    assert own_summary["tf32"] is False
     anc = anc_summary["refinement"]
     assert anc == {"sampler": "ancestral", "levels": 2, "sigma_max_nm": pytest.approx(0.5),
                    "widen": True, "network_calls_per_step": 3}
