@@ -12,11 +12,13 @@ training, see ``openmm_cgml.reference.polymer``) are compared with the chain's r
   (reference: all test chains in one OpenMM System; CG: all test chains in one batched
   TorchScript step module). CG cost per step = timed calls of the exported module.
 
-Variants (rows): ``full`` (plain GNN, k frames, score refinement with the preset's sampler:
-DDIM down a ladder from 0.6 nm), ``no_refinement`` (the same weights, refinement off),
-``langevin`` (the same weights, the method's annealed-Langevin refinement: 5 levels x 3 steps
-from 0.2 nm), ``ancestral`` (the same weights, reverse-SDE sampler on the preset's ladder;
-``ancestral_widen``: with the sampled Gaussian widened by the ladder top first),
+Variants (rows): ``full`` (plain GNN, k frames, score refinement as its config says: a
+model trained here keeps the preset's DDIM ladder from 0.6 nm; the shipped ``polymer-comb``
+refines with the ancestral walk, its sampled Gaussian widened, from 0.3 nm),
+``no_refinement`` (the same weights, refinement off), ``langevin`` (the same weights, the
+method's annealed-Langevin refinement: 5 levels x 3 steps from 0.2 nm), ``ancestral`` /
+``ddim`` (the same weights, that sampler from 0.6 nm; ``ancestral_widen``: with the sampled
+Gaussian widened by the ladder top first; ``ancestral_widen_0.3``: the same from 0.3 nm),
 ``equivariant`` (PaiNN-style GNN, k frames) and ``k2`` (plain GNN with the minimal history,
 k = 2 frames = one velocity).
 Published figures (plain GNN, 10^5-step rollouts): r^2 = 0.90 (Rg), 0.48 (relaxation time).
@@ -218,17 +220,33 @@ VARIANTS = {
 }
 
 #: table rows that reuse the weights of ``full`` with other inference settings:
-#: (weights, the ModelConfig changes applied at export)
+#: (weights, the ModelConfig changes applied at export). ``full`` itself uses the settings of
+#: its config (the shipped ``polymer-comb``: ancestral, widened, 8 levels from 0.3 nm); the
+#: rows below spell out every refinement setting they depend on, whatever that config says.
 ABLATIONS = {
     "no_refinement": ("full", {"refine_levels": 0}),
     # the method's own refinement: annealed Langevin, 5 levels x 3 steps from 0.2 nm
-    "langevin": ("full", {"refine_sampler": "langevin", "refine_sigma_max": 0.2,
-                          "refine_levels": 5, "refine_steps": 3}),
-    "ancestral": ("full", {"refine_sampler": "ancestral"}),
-    "ddim": ("full", {"refine_sampler": "ddim"}),
-    # the same, the sampled Gaussian first widened by the ladder top (CPU: best relaxation times)
-    "ancestral_widen": ("full", {"refine_sampler": "ancestral", "refine_widen": True}),
-    # widened, from a lower ladder top (same cost)
+    "langevin": (
+        "full",
+        {
+            "refine_sampler": "langevin",
+            "refine_sigma_max": 0.2,
+            "refine_levels": 5,
+            "refine_steps": 3,
+            "refine_widen": False,
+        },
+    ),
+    "ancestral": (
+        "full",
+        {"refine_sampler": "ancestral", "refine_widen": False, "refine_sigma_max": 0.6},
+    ),
+    "ddim": ("full", {"refine_sampler": "ddim", "refine_widen": False, "refine_sigma_max": 0.6}),
+    # the sampled Gaussian first widened by the ladder top (CPU: best relaxation times)
+    "ancestral_widen": (
+        "full",
+        {"refine_sampler": "ancestral", "refine_widen": True, "refine_sigma_max": 0.6},
+    ),
+    # widened, from a lower ladder top (same cost; polymer-comb's setting since 2026-12-03)
     "ancestral_widen_0.3": (
         "full",
         {"refine_sampler": "ancestral", "refine_widen": True, "refine_sigma_max": 0.3},
