@@ -235,7 +235,7 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
     """(median s per step of the bare TorchScript module in a Python loop, whether it was
     replayed as a CUDA graph). A graph-safe module on CUDA is captured and replayed like the
     integrator does, so the overhead compares like with like."""
-    from openmm_cgml.simulation.rollout import _graph_or_module
+    from openmm_cgml.simulation import capture_step
 
     module = model.export(mapping, device=torch_device(device), **(overrides or {}))
     dev = torch.device(torch_device(device))
@@ -251,7 +251,7 @@ def bare_latency(model: Any, mapping: Any, device: str, budget: float,
     call: Any = module
     if dev.type == "cuda" and bool(getattr(module, "graph_safe", False)):
         with torch.no_grad():
-            call = _graph_or_module(module, (state["h"], draw(), zeros, box))
+            call = capture_step(module, (state["h"], draw(), zeros, box))
 
     def step(n: int) -> None:
         with torch.no_grad():

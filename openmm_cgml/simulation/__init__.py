@@ -5,7 +5,7 @@ seed)`` -> ``CGMLIntegrator``; ``rollout(module, history, n_steps, seed=...)`` -
 from a pure-python run with the integrator's noise semantics.
 """
 
-from openmm_cgml.simulation.rollout import NoiseStream, history_from_state, rollout
+from openmm_cgml.simulation.rollout import NoiseStream, capture_step, history_from_state, rollout
 from openmm_cgml.simulation.system import (
     combine_mappings,
     create_force,
@@ -16,6 +16,7 @@ from openmm_cgml.simulation.system import (
 
 __all__ = [
     "NoiseStream",
+    "capture_step",
     "combine_mappings",
     "create_force",
     "create_integrator",

@@ -179,7 +179,7 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
         if safe and cuda_graph is not False and n_steps > 0:
             eps0 = draw(0)  # drawn once: step 0 gets it back (noise streams advance per draw)
             force0 = fixed_force if fixed_force is not None else torch.zeros(n, 3, device=device)
-            call = _graph_or_module(module, (hist, eps0.to(device=device, dtype=torch.float32),
+            call = capture_step(module, (hist, eps0.to(device=device, dtype=torch.float32),
                                              force0, cell))
             draw = _replaying_first(draw, eps0)
         for step in iterator:
@@ -217,10 +217,14 @@ class _GraphedStep:
         return self.output.clone()
 
 
-def _graph_or_module(module: torch.nn.Module,
-                     example: Sequence[torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """:class:`_GraphedStep` of ``module`` for inputs like ``example`` (history, noise,
-    force, box), or ``module`` itself if the capture fails."""
+def capture_step(module: torch.nn.Module,
+                 example: Sequence[torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """A graph-safe step module captured once in a CUDA graph, called like the module.
+
+    ``example``: CUDA tensors shaped like the call's inputs (history ``[k, N, 3]`` nm, noise
+    ``[M, N, 3]``, force ``[N, 3]`` kJ/mol/nm, box ``[3, 3]`` nm). Returns a callable
+    ``(hist, eps, force, box) -> [N, 3]`` that replays the graph, or ``module`` itself (with a
+    warning) if the capture fails. Call it under ``torch.no_grad()``."""
     import warnings
 
     try:

@@ -123,8 +123,9 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
             the previous one along x). The outputs hold all of them; the summary gives
             ns/day per trajectory and aggregated over replicas, and each replica's mean Rg.
         tf32: on CUDA, let the model's float32 matrix multiplies use TF32 tensor cores
-            (``torch.backends.cuda.matmul.allow_tf32``, process-wide; 10-bit mantissa in the
-            products; measured 1.2-1.5x faster steps on an H200, benchmarks/speed.py --tf32).
+            (``torch.backends.cuda.matmul.allow_tf32`` for the run, then restored; 10-bit
+            mantissa in the products; measured 1.2-1.5x faster steps on an H200,
+            ``benchmarks/speed.py --tf32``).
 
     A static-pair module on CUDA (fixed shapes) runs with TorchScript's optimizing executor
     (kernel fusion; measured 1.1-1.3x); any other module without it (its neighbour lists
@@ -176,9 +177,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     system = create_system(mappings)
     on_cuda = plat.getName() == "CUDA"
     optimize = on_cuda and bool(getattr(module, "graph_safe", False))
-    if tf32 and on_cuda:
-        import torch
+    import torch
 
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
+    if tf32 and on_cuda:
         torch.backends.cuda.matmul.allow_tf32 = True
     integrator = create_integrator(module, seed=seed, cuda_graphs=cuda_graphs)
     simulation = app.Simulation(topology, system, integrator, plat)
@@ -225,6 +227,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
                 with atomic_path(chk) as tmp:
                     simulation.saveCheckpoint(str(tmp))
     finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32_before  # process-wide: put it back
         bar.close()
         log.close()
         simulation.reporters.clear()

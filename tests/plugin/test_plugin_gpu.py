@@ -203,6 +203,7 @@ def test_simulate_on_cuda_with_tf32_and_optimized_executor(tmp_path):
         assert main(["simulate", pdb, "--time", "500ps", "--replicas", "4", "--tf32",
                      "--platform", "CUDA", "--seed", "5", "--no-progress",
                      "-o", str(tmp_path / "run")]) == 0
+        assert torch.backends.cuda.matmul.allow_tf32 == before  # simulate put it back
     finally:
         torch.backends.cuda.matmul.allow_tf32 = before
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
