@@ -98,6 +98,25 @@ def _as_box(box: Any) -> np.ndarray | None:
     return None if np.all(b == 0) else b
 
 
+def _squared_distances(x: np.ndarray, box: np.ndarray | None) -> np.ndarray:
+    """``[t, N, N]`` squared distances (nm^2) of the frames ``x [t, N, 3]``.
+
+    Open boundaries: ``|r_i|^2 + |r_j|^2 - 2 r_i.r_j`` (one batched matmul, ~10x faster than
+    the ``[t, N, N, 3]`` differences) on coordinates centred per frame, so the cancellation
+    error stays ~1e-14 nm^2. With a box: minimum-image differences.
+    """
+    if box is not None:
+        diff = _min_image(x[:, :, None, :] - x[:, None, :, :], box)
+        return np.einsum("tijc,tijc->tij", diff, diff)
+    fin = np.isfinite(x).all(axis=-1, keepdims=True)  # [t, N, 1]
+    centre = np.where(fin, x, 0.0).sum(axis=1, keepdims=True) / np.maximum(
+        fin.sum(axis=1, keepdims=True), 1
+    )
+    xs = x - centre
+    sq = np.einsum("tnc,tnc->tn", xs, xs)
+    return sq[:, :, None] + sq[:, None, :] - 2.0 * np.matmul(xs, xs.transpose(0, 2, 1))
+
+
 def colliding_beads(
     positions: Any,
     threshold: float | np.ndarray = DEFAULT_COLLISION_THRESHOLD_NM,
@@ -123,10 +142,19 @@ def colliding_beads(
     th = _threshold_matrix(threshold, n, bead_types)
     b = _as_box(box)
     out = np.zeros((t, n), dtype=bool)
+    # candidates from the fast squared distances (a margin far above their rounding error),
+    # then the exact |r_i - r_j| < threshold test on those pairs only
+    th2 = np.square(th) + 1e-9
+    th = np.broadcast_to(th, (n, n))
     for sl in _chunks(t, n):
-        d = np.linalg.norm(_min_image(x[sl, :, None, :] - x[sl, None, :, :], b), axis=-1)
-        close = (d < th) & ~excl
-        out[sl] = close.any(axis=-1)
+        xs = x[sl]
+        # inf/NaN in blown-up beads give NaN distances there (never "close"; the bead is
+        # marked below), not warnings
+        with np.errstate(invalid="ignore"):
+            ti, ii, jj = np.nonzero((_squared_distances(xs, b) < th2) & ~excl)
+            d = np.linalg.norm(_min_image(xs[ti, ii] - xs[ti, jj], b), axis=-1)
+        ok = d < th[ii, jj]
+        out[sl][ti[ok], ii[ok]] = True
     out |= ~np.isfinite(x).all(axis=-1)
     return out
 

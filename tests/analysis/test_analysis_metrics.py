@@ -160,3 +160,26 @@ def test_distance_features_and_pairs():
     x = np.zeros((2, 3, 3))
     x[:, 2, 0] = [1.0, 2.0]
     np.testing.assert_allclose(distance_features(x, [[0, 2]]), [[1.0], [2.0]])
+
+
+@pytest.mark.parametrize("box", [None, [3.5, 3.5, 3.5]])
+def test_colliding_beads_matches_brute_force(box):
+    """The fast squared-distance search gives what explicit |r_i - r_j| < threshold gives,
+    far from the origin, with blown-up (inf/NaN) beads, with and without a periodic box."""
+    from openmm_cgml.analysis import colliding_beads
+    from openmm_cgml.analysis.collisions import excluded_pairs
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 3, size=(50, 40, 3)) + (50.0 if box is None else 0.0)
+    x[5, 3] = np.inf
+    x[7, 4] = np.nan
+    bonds = np.stack([np.arange(39), np.arange(1, 40)], 1)
+    with np.errstate(invalid="ignore"):
+        d = x[:, :, None] - x[:, None]
+        if box is not None:
+            d = d - np.asarray(box) * np.round(d / np.asarray(box))
+        close = (np.linalg.norm(d, axis=-1) < 0.3) & ~excluded_pairs(bonds, 40, 1)
+    expected = close.any(-1) | ~np.isfinite(x).all(-1)
+    got = colliding_beads(x, 0.3, bonds, box=box)
+    assert expected.sum() > 40  # the frames do have collisions to find
+    np.testing.assert_array_equal(got, expected)
