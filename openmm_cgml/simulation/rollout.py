@@ -180,7 +180,7 @@ def rollout(module: torch.nn.Module, history: torch.Tensor | np.ndarray, n_steps
             eps0 = draw(0)  # drawn once: step 0 gets it back (noise streams advance per draw)
             force0 = fixed_force if fixed_force is not None else torch.zeros(n, 3, device=device)
             call = capture_step(module, (hist, eps0.to(device=device, dtype=torch.float32),
-                                             force0, cell))
+                                         force0, cell))
             draw = _replaying_first(draw, eps0)
         for step in iterator:
             hist = _advance(call, hist, step, draw, force_fn, fixed_force, device, cell)

@@ -26,6 +26,7 @@ import numpy as np
 import openmm
 import openmm.app as app
 import openmm.unit as u
+import torch
 
 from openmm_cgml.simulation.reporters import CGLogReporter, ProgressReporter
 from openmm_cgml.simulation.system import (
@@ -64,8 +65,6 @@ def choose_platform(name: str | None = None) -> openmm.Platform:
             raise ValueError(f"OpenMM platform {name!r} is not available here "
                              f"(available: {', '.join(names)})")
         return openmm.Platform.getPlatformByName(name)
-    import torch
-
     if "CUDA" in names and torch.cuda.is_available():
         return openmm.Platform.getPlatformByName("CUDA")
     return openmm.Platform.getPlatformByName("CPU" if "CPU" in names else "Reference")
@@ -83,8 +82,6 @@ def _jit_execution(optimize: bool) -> Any:
     """TorchScript's optimizing executor on (fixed-shape modules) or off
     (:func:`no_jit_respecialisation`), for the steps run inside the context."""
     if optimize:
-        import torch
-
         return torch.jit.optimized_execution(True)
     return no_jit_respecialisation()
 
@@ -177,11 +174,6 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     system = create_system(mappings)
     on_cuda = plat.getName() == "CUDA"
     optimize = on_cuda and bool(getattr(module, "graph_safe", False))
-    import torch
-
-    tf32_before = torch.backends.cuda.matmul.allow_tf32
-    if tf32 and on_cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
     integrator = create_integrator(module, seed=seed, cuda_graphs=cuda_graphs)
     simulation = app.Simulation(topology, system, integrator, plat)
     if resume:
@@ -217,6 +209,9 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         dcd.report(simulation, state)
     setup_s = time.perf_counter() - t_setup
 
+    # TF32 is process-wide: switched on only around the steps, put back whatever happens
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = bool(tf32 and on_cuda) or tf32_before
     t_run = time.perf_counter()
     try:
         with _jit_execution(optimize):
@@ -227,7 +222,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
                 with atomic_path(chk) as tmp:
                     simulation.saveCheckpoint(str(tmp))
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32_before  # process-wide: put it back
+        torch.backends.cuda.matmul.allow_tf32 = tf32_before
         bar.close()
         log.close()
         simulation.reporters.clear()
