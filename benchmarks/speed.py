@@ -30,6 +30,7 @@ Each latency is the median over timed blocks after warm-up steps; a measurement 
     python benchmarks/speed.py                          # CPU, full table
     python benchmarks/speed.py --device cuda --json out/speed_h100.json
     python benchmarks/speed.py --quick                  # small sizes, short budgets
+    python benchmarks/speed.py --device cuda --tf32 --jit-optimize --network-dtype float16
 """
 
 from __future__ import annotations
@@ -346,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replica-graph", choices=("static", "radius"), default="static",
                    help="replica modules: static pairs in a CUDA graph (default, where they fit) "
                         "or the radius search every call (to compare the two)")
+    p.add_argument("--network-dtype", choices=("float32", "bfloat16", "float16"),
+                   default="float32",
+                   help="dtype of the dynamics/score networks in every CG figure (positions "
+                        "and the integration stay float32)")
     add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
     if args.quick:
@@ -365,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides: dict[str, Any] = refinement_overrides(model.network.config, args)
     if args.no_refinement:
         overrides["sigmas"] = []
+    if args.network_dtype != "float32":
+        overrides["network_dtype"] = args.network_dtype
     results: dict[str, Any] = {
         "device": args.device,
         "host": _pyplatform.node(),

@@ -18,6 +18,7 @@ import torch
 
 from openmm_cgml.export.step import StepModule
 from openmm_cgml.models.config import geometric_sigmas, noise_draws, refinement_ladder
+from openmm_cgml.models.model import NETWORK_DTYPES
 from openmm_cgml.utils import atomic_path
 
 #: ``static_graph=None`` (auto) exports static pairs only up to this many beads per molecule
@@ -316,12 +317,19 @@ def resolve_pair_capacity(pair_capacity: int | None, static: bool, model: torch.
 
 def build_step_module(model: torch.nn.Module, mapping: Any, *,
                       device: torch.device | str = "cpu", static_graph: bool | None = None,
-                      pair_capacity: int | None = None, **overrides: Any) -> StepModule:
+                      pair_capacity: int | None = None, network_dtype: str = "float32",
+                      **overrides: Any) -> StepModule:
     """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list).
 
-    ``static_graph``, ``pair_capacity``: see :func:`export_step_module`; ``overrides``: of
-    :func:`inference_settings`.
+    ``static_graph``, ``pair_capacity``, ``network_dtype``: see :func:`export_step_module`;
+    ``overrides``: of :func:`inference_settings`.
     """
+    if network_dtype not in NETWORK_DTYPES:
+        raise ValueError(f"network_dtype must be one of {', '.join(NETWORK_DTYPES)}, "
+                         f"got {network_dtype!r}")
+    if network_dtype != "float32" and not hasattr(model, "set_network_dtype"):
+        raise ValueError(f"network_dtype={network_dtype!r} needs a CGModel (a model with "
+                         f"set_network_dtype); {type(model).__name__} has none")
     mappings = _as_mappings(mapping)
     settings = inference_settings(model, **overrides)
     g = fine_graph_tensors(mappings, "cpu")
@@ -333,12 +341,15 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
     for p in net.parameters():
         p.requires_grad_(False)
     g = {k: v.to(device) for k, v in g.items()}
-    emb = bead_embeddings(net, mappings, device)
+    emb = bead_embeddings(net, mappings, device)  # float32 embedding net, once
+    if network_dtype != "float32":
+        net.set_network_dtype(NETWORK_DTYPES[network_dtype])
     return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
                       settings.score_is_scaled, settings.sampler, settings.widen,
-                      static_graph=static, pair_capacity=capacity)
+                      static_graph=static, pair_capacity=capacity,
+                      network_dtype=network_dtype)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -354,7 +365,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        sampler: str | None = None,
                        widen: bool | None = None,
                        static_graph: bool | None = None,
-                       pair_capacity: int | None = None) -> torch.jit.ScriptModule:
+                       pair_capacity: int | None = None,
+                       network_dtype: str = "float32") -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -383,6 +395,13 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
             50,000 static pairs on, 1.5 x the pairs within the cutoff in the mappings' own
             structures (villin: 528 of 1,122 per copy within 1.2 nm); ``0``: every pair.
             Recorded as the module attribute ``pair_capacity``.
+        network_dtype: ``"float32"`` (as trained), ``"bfloat16"`` or ``"float16"``: the
+            dtype in which the dynamics and score networks keep their weights and compute
+            their hidden features (:meth:`openmm_cgml.models.CGModel.set_network_dtype`).
+            Positions, pair geometry, the integration and the module's inputs and outputs
+            stay float32. Halves the memory traffic of the per-pair tensors, which bound the
+            step on a GPU (``benchmarks/speed.py --network-dtype``); on a CPU, half
+            precision is usually slower. Recorded as the module attribute ``network_dtype``.
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
@@ -394,7 +413,7 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
                              sampler=sampler, widen=widen, static_graph=static_graph,
-                             pair_capacity=pair_capacity)
+                             pair_capacity=pair_capacity, network_dtype=network_dtype)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

@@ -96,6 +96,11 @@ class StepModule(torch.nn.Module):
         static_graph: pass the fixed pairs of :func:`~openmm_cgml.models.graph_ops.all_pairs`
             to ``model.dynamics``/``model.score`` (their ``pairs`` argument) instead of letting
             them search neighbours: CUDA-graph capturable, O(n^2) per molecule.
+        pair_capacity: see the module docstring.
+        network_dtype: the dtype of the model's dynamics/score weights, recorded as an
+            attribute (the casting is done by the caller,
+            :meth:`openmm_cgml.models.CGModel.set_network_dtype`); inputs, outputs and the
+            integration stay in the dtype of ``bead_embeddings``.
     """
 
     # TorchScript constant: the branch not taken is not compiled, so a model whose
@@ -120,6 +125,7 @@ class StepModule(torch.nn.Module):
         widen: bool = False,
         static_graph: bool = False,
         pair_capacity: int = 0,
+        network_dtype: str = "float32",
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -182,6 +188,8 @@ class StepModule(torch.nn.Module):
         self.sampler_code: int = SAMPLERS.index(sampler)
         self.widen: bool = bool(widen) and len(sig) > 0
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
+        # informative: dtype of the dynamics/score weights (hidden features)
+        self.network_dtype: str = str(network_dtype)
         # read by the plugin: the dtype it feeds the module with
         self.precision: str = "float64" if dtype == torch.float64 else "float32"
         # read by the plugin: forward has fixed shapes and no host syncs (CUDA-graph safe)

@@ -47,7 +47,10 @@ class RadialBasis(nn.Module):
 
 
 class SigmaEmbedding(nn.Module):
-    """Fourier features of log(sigma / nm) -> MLP -> [N, H] (noise-level conditioning)."""
+    """Fourier features of log(sigma / nm) -> MLP -> [N, H] (noise-level conditioning).
+
+    The features are computed in the dtype of ``sigma`` and fed to the MLP in the dtype of
+    its weights."""
 
     def __init__(self, hidden: int, num_freq: int = 8) -> None:
         super().__init__()
@@ -57,7 +60,8 @@ class SigmaEmbedding(nn.Module):
     def forward(self, sigma: Tensor) -> Tensor:
         ls = torch.log(sigma).unsqueeze(-1)
         ang = ls * self.freqs.to(ls.dtype)
-        return self.mlp(torch.cat([torch.sin(ang), torch.cos(ang), ls], -1))
+        feat = torch.cat([torch.sin(ang), torch.cos(ang), ls], -1)
+        return self.mlp(feat.to(self.mlp.lin1.weight.dtype))
 
 
 class InteractionLayer(nn.Module):

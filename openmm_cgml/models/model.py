@@ -37,6 +37,10 @@ from openmm_cgml.models.networks import (
 )
 from openmm_cgml.models.sampling import diffusion_step, widened_std
 
+#: accepted names of :meth:`CGModel.set_network_dtype` dtypes
+NETWORK_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16,
+                  "float16": torch.float16}
+
 #: keys of the statistics dict that the model needs (see ``compute_statistics``)
 REQUIRED_STATISTICS = ("dt", "velocity_rms", "acceleration_rms", "displacement_rms")
 
@@ -52,7 +56,7 @@ class CGModel(nn.Module):
             buffers (so they travel in ``model.safetensors``) and in ``self.statistics``.
     """
 
-    __jit_unused_properties__ = ["timestep_ps"]
+    __jit_unused_properties__ = ["timestep_ps", "network_dtype"]
 
     def __init__(self, config: ModelConfig, statistics: dict[str, float] | None = None) -> None:
         super().__init__()
@@ -121,6 +125,32 @@ class CGModel(nn.Module):
     def timestep_ps(self) -> float:
         """Model time step (ps) = the dataset's frame spacing."""
         return float(self.dt)
+
+    # -- precision -----------------------------------------------------------------------
+    @torch.jit.unused
+    def set_network_dtype(self, dtype: torch.dtype) -> CGModel:
+        """Keep the weights of the dynamics and score networks in ``dtype`` (in place).
+
+        ``torch.float32`` (trained), ``torch.bfloat16`` or ``torch.float16``: those networks
+        then compute their hidden features in ``dtype`` while positions, pair geometry
+        (radial basis, cutoff envelope), accelerations and scores stay in the dtype of the
+        inputs, so the integrator's arithmetic is unchanged. Meant for inference on a GPU,
+        where the per-pair tensors dominate the step's memory traffic; the embedding net
+        stays float32 (it runs once per structure). Returns ``self``.
+        """
+        if dtype not in NETWORK_DTYPES.values():
+            raise ValueError(f"network dtype must be one of {', '.join(NETWORK_DTYPES)}, "
+                             f"got {dtype}")
+        for net in (self.dynamics_net, self.score_net):
+            for param in net.parameters():
+                param.data = param.data.to(dtype)
+        return self
+
+    @property
+    @torch.jit.unused
+    def network_dtype(self) -> torch.dtype:
+        """dtype of the dynamics/score network weights (see :meth:`set_network_dtype`)."""
+        return next(self.score_net.parameters()).dtype
 
     # -- networks ------------------------------------------------------------------------
     @torch.jit.export

@@ -15,6 +15,12 @@ Two families of dynamics/score networks share one interface:
 
 All networks work on normalised quantities; :class:`~openmm_cgml.models.CGModel` does the
 unit conversions with the dataset statistics.
+
+Precision: the dynamics and score networks compute their features in the dtype of their
+weights, while geometry (pair vectors, distances, radial basis, cutoff
+envelope) and the returned accelerations and scores stay in the dtype of the positions.
+Casting only the weights to bfloat16/float16 (:meth:`CGModel.set_network_dtype`) thus halves
+the memory traffic of the per-pair tensors without touching the integrator's arithmetic.
 """
 
 from __future__ import annotations
@@ -120,18 +126,19 @@ class PlainDynamicsNet(nn.Module):
                 pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
+        w = self.head.lin1.weight.dtype
         n = pos.shape[0]
-        h = self.node_in(torch.cat([bead_emb, vel.reshape(n, -1)], -1))
+        h = self.node_in(torch.cat([bead_emb.to(pos.dtype), vel.reshape(n, -1)], -1).to(w))
         v_last = vel[:, -1]
         dv = v_last[edge_index[0]] - v_last[edge_index[1]]
         e = self.edge_in(torch.cat([feat, vec / self.cutoff, (dist / self.cutoff).unsqueeze(-1),
-                                    dv], -1))
+                                    dv], -1).to(w))
+        env = env.to(w)
         for layer in self.layers:
             h, e = layer(h, e, edge_index, env)
-        out = self.head(h)
+        out = self.head(h).to(pos.dtype)
         std = torch.nn.functional.softplus(out[:, 3:]) + self.min_std
         return out[:, :3], std, h
-
 
 class PlainScoreNet(nn.Module):
     """Non-equivariant score GNN on the noisy next positions.
@@ -159,14 +166,16 @@ class PlainScoreNet(nn.Module):
                 pairs: Tensor | None = None) -> Tensor:
         edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
+        w = self.head.lin1.weight.dtype
         disp = (x - pos) / disp_scale
-        h = self.node_in(torch.cat([latent, self.sigma_emb(sigma), disp, vel], -1))
+        h = self.node_in(torch.cat([latent.to(x.dtype), self.sigma_emb(sigma).to(x.dtype),
+                                    disp, vel], -1).to(w))
         e = self.edge_in(torch.cat([feat, vec / self.cutoff, (dist / self.cutoff).unsqueeze(-1)],
-                                   -1))
+                                   -1).to(w))
+        env = env.to(w)
         for layer in self.layers:
             h, e = layer(h, e, edge_index, env)
-        return self.head(h) / sigma.unsqueeze(-1)
-
+        return self.head(h).to(x.dtype) / sigma.unsqueeze(-1)
 
 # --------------------------------------------------------------------------------------
 # equivariant family (PaiNN-style)
@@ -205,18 +214,20 @@ class EquivariantDynamicsNet(nn.Module):
                 pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
-        unit = vec / dist.unsqueeze(-1)
+        w = self.gate.lin1.weight.dtype
+        unit = (vec / dist.unsqueeze(-1)).to(w)
         norms = torch.sqrt((vel * vel).sum(-1) + 1e-12)            # [N, T]
         dots = (vel * vel[:, -1:]).sum(-1)                          # [N, T]
-        s = self.node_in(torch.cat([bead_emb, norms, dots], -1))
-        v = self.vec_in(vel.transpose(1, 2))                        # [N, 3, H]
+        s = self.node_in(torch.cat([bead_emb.to(pos.dtype), norms, dots], -1).to(w))
+        v = self.vec_in(vel.transpose(1, 2).to(w))                  # [N, 3, H]
+        feat = feat.to(w)
+        env = env.to(w)
         for layer in self.layers:
             s, v = layer(s, v, edge_index, feat, env, unit)
         s = self.norm(s)
-        mean = _vector_readout(v, self.gate(s))
-        std = torch.nn.functional.softplus(self.std_head(s)) + self.min_std
+        mean = _vector_readout(v, self.gate(s)).to(pos.dtype)
+        std = torch.nn.functional.softplus(self.std_head(s).to(pos.dtype)) + self.min_std
         return mean, std.expand(-1, 3), s
-
 
 class EquivariantScoreNet(nn.Module):
     """SE(3)-equivariant score GNN (PaiNN messages); interface of :class:`PlainScoreNet`."""
@@ -239,13 +250,17 @@ class EquivariantScoreNet(nn.Module):
                 pairs: Tensor | None = None) -> Tensor:
         edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
         feat, env, dist = self.edges(vec, edge_type)
-        unit = vec / dist.unsqueeze(-1)
+        w = self.gate.lin1.weight.dtype
+        unit = (vec / dist.unsqueeze(-1)).to(w)
         disp = (x - pos) / disp_scale
         inv = torch.stack([torch.sqrt((disp * disp).sum(-1) + 1e-12), (disp * vel).sum(-1),
                            torch.sqrt((vel * vel).sum(-1) + 1e-12)], -1)
-        s = self.node_in(torch.cat([latent, self.sigma_emb(sigma), inv], -1))
-        v = self.vec_in(torch.stack([disp, vel], -1))               # [N, 3, H]
+        s = self.node_in(torch.cat([latent.to(x.dtype), self.sigma_emb(sigma).to(x.dtype), inv],
+                                   -1).to(w))
+        v = self.vec_in(torch.stack([disp, vel], -1).to(w))         # [N, 3, H]
+        feat = feat.to(w)
+        env = env.to(w)
         for layer in self.layers:
             s, v = layer(s, v, edge_index, feat, env, unit)
         s = self.norm(s)
-        return _vector_readout(v, self.gate(s)) / sigma.unsqueeze(-1)
+        return _vector_readout(v, self.gate(s)).to(x.dtype) / sigma.unsqueeze(-1)

@@ -32,9 +32,11 @@ class CGLogReporter:
     Columns: ``step``, ``time_ps``, ``rg_nm`` (mass-weighted radius of gyration; with several
     molecules the mean over molecules), ``collisions`` (non-bonded bead pairs of one molecule
     closer than ``collision_threshold_nm``; CG-bonded pairs and pairs of different molecules
-    excluded), ``min_distance_nm`` (closest such pair within 1 nm, NaN if none), ``wall_s``
-    (seconds since this reporter was created), ``ns_per_day`` (since the previous report).
-    ``rg_per_molecule`` keeps every report's ``[M]`` radii of gyration (nm).
+    excluded), ``min_distance_nm`` (closest such pair within 1 nm, NaN if none),
+    ``mean_bond_nm`` / ``max_bond_nm`` (mean and longest CG bond, NaN without bonds),
+    ``wall_s`` (seconds since this reporter was created), ``ns_per_day`` (since the previous
+    report). ``rg_per_molecule`` keeps every report's ``[M]`` radii of gyration (nm),
+    ``max_bond_per_molecule`` every report's ``[M]`` longest bond (nm; NaN: no bond).
 
     Args:
         file: CSV path; appended to when ``append`` (a resumed run), else overwritten.
@@ -44,8 +46,8 @@ class CGLogReporter:
             e.g. independent replicas in one System.
     """
 
-    columns = ("step", "time_ps", "rg_nm", "collisions", "min_distance_nm", "wall_s",
-               "ns_per_day")
+    columns = ("step", "time_ps", "rg_nm", "collisions", "min_distance_nm", "mean_bond_nm",
+               "max_bond_nm", "wall_s", "ns_per_day")
 
     def __init__(self, file: str | os.PathLike, report_interval: int, masses: np.ndarray,
                  bonds: np.ndarray | None = None, collision_threshold_nm: float = 0.1,
@@ -64,7 +66,9 @@ class CGLogReporter:
         b = np.sort(np.asarray(bonds if bonds is not None else [], dtype=np.int64).reshape(-1, 2),
                     axis=1)
         self._bond_keys = np.unique(b[:, 0] * n + b[:, 1])
+        self._bonds = b
         self.rg_per_molecule: list[np.ndarray] = []
+        self.max_bond_per_molecule: list[np.ndarray] = []
         self.threshold = float(collision_threshold_nm)
         exists = os.path.exists(file) and os.path.getsize(file) > 0
         self._handle = open(file, "a" if append else "w", newline="")  # noqa: SIM115
@@ -102,9 +106,19 @@ class CGLogReporter:
             collisions, dmin = 0, float("nan")
         rg = molecule_radii_of_gyration(x, self.masses, self.molecules, self.num_molecules)
         self.rg_per_molecule.append(rg)
+        longest = np.full(self.num_molecules, np.nan)
+        mean_bond = max_bond = float("nan")
+        if len(self._bonds):
+            lengths = np.linalg.norm(x[self._bonds[:, 0]] - x[self._bonds[:, 1]], axis=1)
+            longest = np.full(self.num_molecules, -np.inf)
+            np.maximum.at(longest, self.molecules[self._bonds[:, 0]], lengths)
+            longest[np.isneginf(longest)] = np.nan
+            mean_bond, max_bond = float(lengths.mean()), float(lengths.max())
+        self.max_bond_per_molecule.append(longest)
         row = {"step": int(simulation.currentStep), "time_ps": t_ps,
                "rg_nm": float(rg.mean()), "collisions": collisions,
-               "min_distance_nm": dmin, "wall_s": wall, "ns_per_day": speed}
+               "min_distance_nm": dmin, "mean_bond_nm": mean_bond, "max_bond_nm": max_bond,
+               "wall_s": wall, "ns_per_day": speed}
         self.rows.append(row)
         self._writer.writerow([row[c] for c in self.columns])
         self._handle.flush()

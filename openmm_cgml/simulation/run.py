@@ -94,7 +94,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
              collision_threshold_nm: float = 0.1, progress: bool = True,
              max_reports: int = 2000,
              refinement: dict[str, Any] | None = None,
-             cuda_graphs: bool = True, replicas: int = 1, tf32: bool = False) -> dict[str, Any]:
+             cuda_graphs: bool = True, replicas: int = 1, tf32: bool = False,
+             network_dtype: str = "float32") -> dict[str, Any]:
     """Coarse-grain ``structure`` and run the CG model on it inside OpenMM; write the outputs.
 
     Args:
@@ -123,6 +124,11 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
             (``torch.backends.cuda.matmul.allow_tf32`` for the run, then restored; 10-bit
             mantissa in the products; measured 1.2-1.5x faster steps on an H200,
             ``benchmarks/speed.py --tf32``).
+        network_dtype: ``"float32"`` (as trained), ``"bfloat16"`` or ``"float16"``: dtype
+            of the dynamics/score networks' weights and hidden features (positions and the
+            integration stay float32; see ``openmm_cgml.export.export_step_module``). Half
+            precision roughly halves the memory traffic that bounds the step on a GPU;
+            ``benchmarks/precision.py`` compares the runs' statistics with float32.
 
     A static-pair module on CUDA (fixed shapes) runs with TorchScript's optimizing executor
     (kernel fusion; measured 1.1-1.3x); any other module without it (its neighbour lists
@@ -170,6 +176,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     # exported for the device it will run on: on CUDA small molecules get a static graph,
     # which the integrator captures once in a CUDA graph and replays every step
     module = cg_model.export(mappings, device="cuda" if plat.getName() == "CUDA" else "cpu",
+                             network_dtype=network_dtype,
                              **config_overrides(cg_model.network.config, dict(refinement or {})))
     system = create_system(mappings)
     on_cuda = plat.getName() == "CUDA"
@@ -234,6 +241,10 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     rows = log.rows
     collisions = int(sum(r["collisions"] for r in rows))
     rg = np.array(log.rg_per_molecule)  # [reports, replicas]
+    longest = np.array(log.max_bond_per_molecule)  # [reports, replicas]
+    long_bond_nm = 2.0 * float(np.mean(np.linalg.norm(x1[bonds[:, 0]] - x1[bonds[:, 1]], axis=1))) \
+        if len(bonds) else float("nan")
+    bond_means = np.array([r["mean_bond_nm"] for r in rows], dtype=float)
     ns_per_day = sim_ns / (run_s / 86400.0) if run_s > 0 else float("inf")
     summary = {
         "structure": str(structure),
@@ -256,6 +267,7 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "cuda_graphs": integrator.getCudaGraphStatus(),
         "tf32": bool(tf32 and on_cuda),
         "jit_optimized": optimize,
+        "network_dtype": str(module.network_dtype),
         "seed": int(seed),
         "refinement": {"sampler": str(module.sampler), "levels": int(module.sigmas.shape[0]),
                        "sigma_max_nm": float(module.sigmas[0]) if module.sigmas.numel() else 0.0,
@@ -270,6 +282,12 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
         "rg_mean_nm": float(rg.mean()) if rg.size else float("nan"),
         "rg_std_nm": float(rg.std()) if rg.size else float("nan"),
         "rg_mean_per_replica_nm": [float(v) for v in rg.mean(0)] if rg.size else [],
+        "bond_mean_nm": float(np.nanmean(bond_means)) if len(bonds) and rows else float("nan"),
+        "bond_max_nm": float(np.nanmax(longest)) if len(bonds) and rows else float("nan"),
+        # "stretched": a bond longer than twice the mean bond of the starting structure
+        "long_bond_threshold_nm": long_bond_nm,
+        "long_bond_frame_fraction": float(np.mean(longest > long_bond_nm))
+        if len(bonds) and rows else float("nan"),
         "host": _platform.node(),
     }
     _write_summary(out, summary)
@@ -295,6 +313,9 @@ def _write_summary(out: Path, summary: dict[str, Any]) -> None:
         f"{summary['frames_logged']} logged frames "
         f"(rate {summary['collision_rate_per_bead_frame']:.3g} per bead-frame)",
         f"Rg                   {summary['rg_mean_nm']:.3f} +- {summary['rg_std_nm']:.3f} nm",
+        f"CG bonds             mean {summary['bond_mean_nm']:.3f} nm, longest "
+        f"{summary['bond_max_nm']:.3f} nm; {100 * summary['long_bond_frame_fraction']:.3g} % "
+        f"of frames have one > {summary['long_bond_threshold_nm']:.3f} nm (2x the start mean)",
         f"seed                 {summary['seed']}",
     ]
     atomic_write(out / "summary.txt", "\n".join(lines) + "\n")

@@ -131,7 +131,12 @@ def test_log_reporter_counts_collisions_within_molecules_only(tmp_path):
     centre = w @ rod
     expected = np.sqrt(w @ ((rod - centre) ** 2).sum(1))
     np.testing.assert_allclose(rep.rg_per_molecule[0], [expected, expected])
+    # CG bonds: 0.4 nm each; the longest per molecule
+    assert row["mean_bond_nm"] == pytest.approx(0.4) and row["max_bond_nm"] == pytest.approx(0.4)
+    np.testing.assert_allclose(rep.max_bond_per_molecule[0], [0.4, 0.4])
     rep.close()
+    header = (tmp_path / "log.csv").read_text().splitlines()[0].split(",")
+    assert header == list(CGLogReporter.columns) and "max_bond_nm" in header
     with pytest.raises(ValueError, match="molecules"):
         CGLogReporter(tmp_path / "bad.csv", 1, masses, molecules=np.zeros(3))
 
@@ -151,6 +156,12 @@ def test_simulate_replicas_in_one_system(checkpoint, tmp_path, capsys):
     assert summary["replicas"] == 3 and summary["num_beads"] == 35
     assert summary["aggregate_ns_per_day"] == pytest.approx(3 * summary["ns_per_day"])
     assert len(summary["rg_mean_per_replica_nm"]) == 3
+    # bond statistics: start bonds of villin's residue beads are ~0.4-0.6 nm
+    assert 0.3 < summary["bond_mean_nm"] < summary["bond_max_nm"]
+    assert 0.6 < summary["long_bond_threshold_nm"] < 1.4
+    assert 0.0 <= summary["long_bond_frame_fraction"] <= 1.0
+    assert summary["network_dtype"] == "float32"
+    assert "CG bonds" in (out / "summary.txt").read_text()
     traj = mdtraj.load(str(out / "trajectory.dcd"), top=str(out / "beads.pdb"))
     assert traj.n_atoms == 105 and traj.n_frames == 5
     a, b = traj.xyz[:, :35], traj.xyz[:, 35:70]

@@ -1,0 +1,109 @@
+"""Reduced-precision dynamics/score networks (``network_dtype``): same step to rounding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from openmm_cgml.export import build_step_module, export_step_module
+from openmm_cgml.export.analytic import HarmonicLangevinModel
+from openmm_cgml.export.step import StepModule
+from openmm_cgml.models import CGModel, ModelConfig
+from openmm_cgml.models.model import NETWORK_DTYPES
+
+N = 12
+
+
+def _model(family: str) -> CGModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(family=family, hidden=32, layers=2, score_layers=2, embed_layers=1,
+                      history_length=3, num_rbf=8, cutoff_nm=1.0, noise_levels=4,
+                      refine_levels=3, refine_sampler="ancestral")
+    return CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.02, "acceleration_rms": 0.001,
+                         "displacement_rms": 0.2}).eval()
+
+
+def _step(net: CGModel, static: bool = True, network_dtype: str = "float32") -> StepModule:
+    bonds = torch.stack([torch.arange(N - 1), torch.arange(1, N)])
+    emb = torch.randn(N, 32, generator=torch.Generator().manual_seed(1))
+    return StepModule(net, emb, torch.full((N,), 50.0), bonds, torch.zeros(N, dtype=torch.long),
+                      history_length=3, timestep_ps=10.0, sigmas=[0.3, 0.1, 0.03],
+                      steps_per_level=1, step_size=1e-5, sampler="ancestral",
+                      static_graph=static, network_dtype=network_dtype)
+
+
+def _inputs(noise_draws: int) -> tuple[torch.Tensor, ...]:
+    g = torch.Generator().manual_seed(2)
+    steps = torch.randn(N, 3, generator=g)
+    x = torch.cumsum(0.38 * steps / steps.norm(dim=-1, keepdim=True), 0)
+    hist = torch.stack([x + 0.02 * torch.randn(N, 3, generator=g) for _ in range(3)])
+    return (hist, torch.randn(noise_draws, N, 3, generator=g), torch.zeros(N, 3),
+            torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("family", ["plain", "equivariant"])
+@pytest.mark.parametrize("dtype,rel", [("float16", 0.01), ("bfloat16", 0.05)])
+def test_reduced_precision_step_is_the_float32_step_to_rounding(family, dtype, rel):
+    """Cast networks: weights in ``dtype``, embedding net and the step's inputs/outputs float32;
+    the next positions differ from float32 by far less than the step moves the beads."""
+    full = _step(_model(family))
+    half_net = _model(family).set_network_dtype(NETWORK_DTYPES[dtype])
+    assert half_net.network_dtype == NETWORK_DTYPES[dtype]
+    assert next(half_net.embedding.parameters()).dtype == torch.float32
+    assert half_net.score_net.edges.rbf.centers.dtype == torch.float32  # geometry stays
+    half = _step(half_net, network_dtype=dtype)
+    assert half.network_dtype == dtype
+    args = _inputs(full.noise_draws)
+    with torch.no_grad():
+        ref, out = full(*args), half(*args)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    moved = (ref - args[0][-1]).norm(dim=-1).mean()
+    diff = (out - ref).norm(dim=-1).mean()
+    assert diff < rel * moved, (float(diff), float(moved))
+    assert diff > 0  # really computed in another precision
+
+
+def test_float32_network_dtype_is_the_identity():
+    """``set_network_dtype(float32)`` on a float32 model changes nothing (bit for bit)."""
+    a = _step(_model("plain"))
+    b = _step(_model("plain").set_network_dtype(torch.float32))
+    args = _inputs(a.noise_draws)
+    with torch.no_grad():
+        torch.testing.assert_close(a(*args), b(*args), rtol=0, atol=0)
+
+
+def test_scripted_half_module_matches_eager():
+    """TorchScript keeps the casts: the scripted float16 module gives the eager result."""
+    eager = _step(_model("plain").set_network_dtype(torch.float16), network_dtype="float16")
+    scripted = torch.jit.script(eager)
+    assert scripted.network_dtype == "float16" and scripted.graph_safe
+    args = _inputs(eager.noise_draws)
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(*args), eager(*args), rtol=1e-5, atol=1e-5)
+
+
+def test_export_network_dtype_choices_and_errors():
+    """export_step_module(network_dtype=...) records it; unknown names and models without
+    ``set_network_dtype`` are refused with the accepted values named."""
+    import os
+
+    import openmm.app as app
+
+    from openmm_cgml.mapping import coarse_grain
+
+    villin = coarse_grain(os.path.join(os.path.dirname(app.__file__), "data", "test.pdb"),
+                          scheme="residue")
+    cfg = ModelConfig(hidden=16, layers=1, score_layers=1, embed_layers=1, history_length=3,
+                      noise_levels=3, refine_levels=1)
+    net = CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.005, "acceleration_rms": 1e-5,
+                        "displacement_rms": 0.05})
+    module = export_step_module(net, villin, network_dtype="bfloat16")
+    assert module.network_dtype == "bfloat16"
+    assert export_step_module(net, villin).network_dtype == "float32"
+    assert next(net.score_net.parameters()).dtype == torch.float32  # the caller's model kept
+    with pytest.raises(ValueError, match="float32, bfloat16, float16"):
+        build_step_module(net, villin, network_dtype="float64")
+    with pytest.raises(ValueError, match="set_network_dtype"):
+        build_step_module(HarmonicLangevinModel(), villin, network_dtype="float16")
+    with pytest.raises(ValueError, match="network dtype"):
+        CGModel(cfg).set_network_dtype(torch.int32)
