@@ -351,6 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                    default="float32",
                    help="dtype of the dynamics/score networks in every CG figure (positions "
                         "and the integration stay float32)")
+    p.add_argument("--no-fold-norms", action="store_true",
+                   help="export with torch.nn.LayerNorm instead of the folded layer norms")
     add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
     if args.quick:
@@ -372,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["sigmas"] = []
     if args.network_dtype != "float32":
         overrides["network_dtype"] = args.network_dtype
+    if args.no_fold_norms:
+        overrides["fold_norms"] = False
     results: dict[str, Any] = {
         "device": args.device,
         "host": _pyplatform.node(),

@@ -18,6 +18,7 @@ import torch
 
 from openmm_cgml.export.step import StepModule
 from openmm_cgml.models.config import geometric_sigmas, noise_draws, refinement_ladder
+from openmm_cgml.models.layers import fold_layer_norms
 from openmm_cgml.models.model import NETWORK_DTYPES
 from openmm_cgml.utils import atomic_path
 
@@ -318,10 +319,11 @@ def resolve_pair_capacity(pair_capacity: int | None, static: bool, model: torch.
 def build_step_module(model: torch.nn.Module, mapping: Any, *,
                       device: torch.device | str = "cpu", static_graph: bool | None = None,
                       pair_capacity: int | None = None, network_dtype: str = "float32",
-                      **overrides: Any) -> StepModule:
+                      fold_norms: bool = True, **overrides: Any) -> StepModule:
     """The eager (not yet scripted) :class:`StepModule` for ``mapping`` (one or a list).
 
-    ``static_graph``, ``pair_capacity``, ``network_dtype``: see :func:`export_step_module`;
+    ``static_graph``, ``pair_capacity``, ``network_dtype``, ``fold_norms``: see
+    :func:`export_step_module`;
     ``overrides``: of :func:`inference_settings`.
     """
     if network_dtype not in NETWORK_DTYPES:
@@ -344,6 +346,8 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
     emb = bead_embeddings(net, mappings, device)  # float32 embedding net, once
     if network_dtype != "float32":
         net.set_network_dtype(NETWORK_DTYPES[network_dtype])
+    if fold_norms:
+        fold_layer_norms(net)
     return StepModule(net, emb, g["bead_masses"], g["cg_bonds"], g["batch"],
                       settings.history_length, settings.timestep_ps, settings.sigmas,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
@@ -366,7 +370,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        widen: bool | None = None,
                        static_graph: bool | None = None,
                        pair_capacity: int | None = None,
-                       network_dtype: str = "float32") -> torch.jit.ScriptModule:
+                       network_dtype: str = "float32",
+                       fold_norms: bool = True) -> torch.jit.ScriptModule:
     """TorchScript step module for one molecule (or a list of molecules, batched).
 
     Args:
@@ -402,6 +407,10 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
             stay float32. Halves the memory traffic of the per-pair tensors, which bound the
             step on a GPU (``benchmarks/speed.py --network-dtype``); on a CPU, half
             precision is usually slower. Recorded as the module attribute ``network_dtype``.
+        fold_norms: compute each ``LayerNorm(Linear(x))`` of the networks with the centring
+            folded into the linear weights (:func:`openmm_cgml.models.layers.linear_layer_norm`:
+            the same function up to rounding, one pass less over the per-pair tensors);
+            ``False`` keeps ``torch.nn.LayerNorm``.
 
     Returns:
         ``torch.jit.ScriptModule`` with ``forward(history[k,N,3], noise[M,N,3],
@@ -413,7 +422,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
                              sampler=sampler, widen=widen, static_graph=static_graph,
-                             pair_capacity=pair_capacity, network_dtype=network_dtype)
+                             pair_capacity=pair_capacity, network_dtype=network_dtype,
+                             fold_norms=fold_norms)
     try:
         with quiet_jit():
             scripted = torch.jit.script(step)

@@ -10,8 +10,33 @@ from torch import Tensor, nn
 from openmm_cgml.models.graph_ops import scatter_sum
 
 
+def linear_layer_norm(x: Tensor, weight: Tensor, bias: Tensor | None, norm_weight: Tensor,
+                      norm_bias: Tensor, eps: float) -> Tensor:
+    """``layer_norm(linear(x))`` with the centring folded into the linear map.
+
+    The mean over the outputs of ``W x + b`` is the linear map ``mean_o(W) x + mean(b)``, so
+    ``W - mean_o(W)`` and ``b - mean(b)`` give the centred outputs ``y_c`` directly; what is
+    left is one reduction (``|y_c|^2``, accumulated in float32, or float64 for float64
+    inputs) and one elementwise pass, which TorchScript's fuser merges with what follows.
+    Same function as ``LayerNorm(Linear)`` up to rounding; x [..., n_in] -> [..., n_out].
+    """
+    centred_bias = None if bias is None else bias - bias.mean()
+    yc = torch.nn.functional.linear(x, weight - weight.mean(0, keepdim=True), centred_bias)
+    acc = torch.float64 if yc.dtype == torch.float64 else torch.float32
+    norm = torch.linalg.vector_norm(yc, 2, -1, True, dtype=acc)
+    inv_std = torch.rsqrt(norm * norm / yc.shape[-1] + eps).to(yc.dtype)
+    return yc * inv_std * norm_weight + norm_bias
+
+
 class MLP(nn.Module):
-    """``Linear -> SiLU -> Linear`` (optionally ``-> LayerNorm``); [..., n_in] -> [..., n_out]."""
+    """``Linear -> SiLU -> Linear`` (optionally ``-> LayerNorm``); [..., n_in] -> [..., n_out].
+
+    ``fold_norm`` (a TorchScript constant, set before scripting by
+    :func:`fold_layer_norms`): compute ``LayerNorm(Linear)`` with
+    :func:`linear_layer_norm` (inference on many pairs; same function).
+    """
+
+    __constants__ = ["fold_norm"]
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, layer_norm: bool = False,
                  bias_out: bool = True) -> None:
@@ -19,9 +44,28 @@ class MLP(nn.Module):
         self.lin1 = nn.Linear(n_in, n_hidden)
         self.lin2 = nn.Linear(n_hidden, n_out, bias=bias_out)
         self.norm = nn.LayerNorm(n_out) if layer_norm else nn.Identity()
+        self.fold_norm = False
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.norm(self.lin2(torch.nn.functional.silu(self.lin1(x))))
+        hidden = torch.nn.functional.silu(self.lin1(x))
+        if self.fold_norm:
+            return linear_layer_norm(hidden, self.lin2.weight, self.lin2.bias, self.norm.weight,
+                                     self.norm.bias, self.norm.eps)
+        return self.norm(self.lin2(hidden))
+
+
+def fold_layer_norms(module: nn.Module) -> int:
+    """Switch every :class:`MLP` with a LayerNorm and every :class:`InteractionLayer` inside
+    ``module`` to :func:`linear_layer_norm` (in place, before ``torch.jit.script``); returns
+    how many were switched. For inference: same outputs up to rounding, fewer passes over
+    the per-pair tensors on a GPU (``benchmarks/results/h200_2026-12-03c``)."""
+    count = 0
+    for sub in module.modules():
+        if (isinstance(sub, MLP) and isinstance(sub.norm, nn.LayerNorm)) \
+                or isinstance(sub, InteractionLayer):
+            sub.fold_norm = True
+            count += 1
+    return count
 
 
 class RadialBasis(nn.Module):
@@ -70,8 +114,11 @@ class InteractionLayer(nn.Module):
     ``e' = e + MLP([h_i, h_j, e])``; ``h' = h + MLP([h, sum_j env_ij e'_ij / avg])``.
     h: [N, H], e: [P, H], env: [P]. The first linear layer of the edge MLP is applied to
     the node features once per node and gathered (``W [h_i, h_j, e] = W_i h_i + W_j h_j +
-    W_e e``), which is the same function at a third of the per-edge cost.
+    W_e e``), which is the same function at a third of the per-edge cost. ``fold_norm``: as in
+    :class:`MLP`, for the edge update's ``LayerNorm(Linear)``.
     """
+
+    __constants__ = ["fold_norm"]
 
     def __init__(self, hidden: int, avg_neighbors: float) -> None:
         super().__init__()
@@ -82,12 +129,19 @@ class InteractionLayer(nn.Module):
         self.edge_norm = nn.LayerNorm(hidden)
         self.node_mlp = MLP(2 * hidden, hidden, hidden, layer_norm=True)
         self.inv_avg = 1.0 / float(avg_neighbors)
+        self.fold_norm = False
 
     def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, env: Tensor) -> tuple[Tensor,
                                                                                          Tensor]:
         src, dst = edge_index[0], edge_index[1]
-        pre = self.edge_dst(h)[dst] + self.edge_src(h)[src] + self.edge_e(e)
-        e = e + self.edge_norm(self.edge_out(torch.nn.functional.silu(pre)))
+        pre = torch.nn.functional.silu(self.edge_dst(h)[dst] + self.edge_src(h)[src]
+                                       + self.edge_e(e))
+        if self.fold_norm:
+            e = e + linear_layer_norm(pre, self.edge_out.weight, self.edge_out.bias,
+                                      self.edge_norm.weight, self.edge_norm.bias,
+                                      self.edge_norm.eps)
+        else:
+            e = e + self.edge_norm(self.edge_out(pre))
         agg = scatter_sum(e * env.unsqueeze(-1), dst, h.shape[0]) * self.inv_avg
         h = h + self.node_mlp(torch.cat([h, agg], -1))
         return h, e

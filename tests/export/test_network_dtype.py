@@ -107,3 +107,56 @@ def test_export_network_dtype_choices_and_errors():
         build_step_module(HarmonicLangevinModel(), villin, network_dtype="float16")
     with pytest.raises(ValueError, match="network dtype"):
         CGModel(cfg).set_network_dtype(torch.int32)
+
+
+@pytest.mark.parametrize("family", ["plain", "equivariant"])
+def test_folded_layer_norms_are_the_same_function(family):
+    """fold_layer_norms: LayerNorm(Linear) with the centring folded into the weights gives
+    the LayerNorm step to float64 rounding (random LayerNorm affine parameters)."""
+    import copy
+
+    from openmm_cgml.models.layers import MLP, InteractionLayer, fold_layer_norms
+
+    net = _model(family).double()
+    for m in net.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            m.weight.data.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(4))
+            m.bias.data.normal_(generator=torch.Generator().manual_seed(5))
+    folded = copy.deepcopy(net)
+    count = fold_layer_norms(folded)
+    normed = [m for m in net.modules() if isinstance(m, InteractionLayer)
+              or (isinstance(m, MLP) and isinstance(m.norm, torch.nn.LayerNorm))]
+    assert count == len(normed) > 0
+    full = torch.jit.script(_step(net.float()).double())
+    fast = torch.jit.script(_step(folded.float()).double())
+    args = tuple(t.double() for t in _inputs(full.noise_draws))
+    with torch.no_grad():
+        torch.testing.assert_close(fast(*args), full(*args), rtol=1e-12, atol=1e-12)
+
+
+def test_export_folds_layer_norms_by_default():
+    """export_step_module folds the layer norms unless ``fold_norms=False``; both give the
+    same step in float32 to rounding."""
+    import os
+
+    import openmm.app as app
+
+    from openmm_cgml.mapping import coarse_grain
+
+    villin = coarse_grain(os.path.join(os.path.dirname(app.__file__), "data", "test.pdb"),
+                          scheme="residue")
+    net = _model("plain")
+    folded = build_step_module(net, villin)
+    plain = build_step_module(net, villin, fold_norms=False)
+    assert folded.model.score_net.layers[0].fold_norm
+    assert not plain.model.score_net.layers[0].fold_norm
+    assert not net.score_net.layers[0].fold_norm  # the caller's model is left as it was
+    x0 = torch.tensor(villin.bead_positions()[0], dtype=torch.float32)
+    hist = x0.unsqueeze(0).repeat(3, 1, 1) + 0.01 * torch.randn(
+        3, villin.num_beads, 3, generator=torch.Generator().manual_seed(0))
+    noise = torch.randn(folded.noise_draws, villin.num_beads, 3,
+                        generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        a = folded(hist, noise, torch.zeros_like(x0), torch.zeros(3, 3))
+        b = plain(hist, noise, torch.zeros_like(x0), torch.zeros(3, 3))
+    torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
