@@ -351,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                    default="float32",
                    help="dtype of the dynamics/score networks in every CG figure (positions "
                         "and the integration stay float32)")
-    p.add_argument("--no-fold-norms", action="store_true",
-                   help="export with torch.nn.LayerNorm instead of the folded layer norms")
+    p.add_argument("--fold-norms", action=argparse.BooleanOptionalAction, default=None,
+                   help="force the folded layer norms on/off (default: the export's automatic "
+                        "choice, on from 50,000 static pairs)")
     add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
     if args.quick:
@@ -374,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["sigmas"] = []
     if args.network_dtype != "float32":
         overrides["network_dtype"] = args.network_dtype
-    if args.no_fold_norms:
-        overrides["fold_norms"] = False
+    if args.fold_norms is not None:
+        overrides["fold_norms"] = args.fold_norms
     results: dict[str, Any] = {
         "device": args.device,
         "host": _pyplatform.node(),

@@ -7,6 +7,7 @@ import torch
 
 from openmm_cgml.export import build_step_module, export_step_module
 from openmm_cgml.export.analytic import HarmonicLangevinModel
+from openmm_cgml.export.export import PAIR_PRUNE_MIN_PAIRS
 from openmm_cgml.export.step import StepModule
 from openmm_cgml.models import CGModel, ModelConfig
 from openmm_cgml.models.model import NETWORK_DTYPES
@@ -134,9 +135,9 @@ def test_folded_layer_norms_are_the_same_function(family):
         torch.testing.assert_close(fast(*args), full(*args), rtol=1e-12, atol=1e-12)
 
 
-def test_export_folds_layer_norms_by_default():
-    """export_step_module folds the layer norms unless ``fold_norms=False``; both give the
-    same step in float32 to rounding."""
+def test_export_fold_norms_choice():
+    """``fold_norms``: forced on/off, both the same step in float32 to rounding; automatic:
+    off for one small molecule, on from PAIR_PRUNE_MIN_PAIRS static pairs (replicas)."""
     import os
 
     import openmm.app as app
@@ -146,8 +147,11 @@ def test_export_folds_layer_norms_by_default():
     villin = coarse_grain(os.path.join(os.path.dirname(app.__file__), "data", "test.pdb"),
                           scheme="residue")
     net = _model("plain")
-    folded = build_step_module(net, villin)
+    folded = build_step_module(net, villin, fold_norms=True)
     plain = build_step_module(net, villin, fold_norms=False)
+    assert not build_step_module(net, villin).model.score_net.layers[0].fold_norm
+    many = build_step_module(net, [villin] * 45, static_graph=True)  # 45 x 1,122 pairs
+    assert many.pairs.shape[1] >= PAIR_PRUNE_MIN_PAIRS and many.model.score_net.layers[0].fold_norm
     assert folded.model.score_net.layers[0].fold_norm
     assert not plain.model.score_net.layers[0].fold_norm
     assert not net.score_net.layers[0].fold_norm  # the caller's model is left as it was
