@@ -17,10 +17,10 @@ All networks work on normalised quantities; :class:`~openmm_cgml.models.CGModel`
 unit conversions with the dataset statistics.
 
 Precision: the dynamics and score networks compute their features in the dtype of their
-weights, while geometry (pair vectors, distances, radial basis, cutoff
-envelope) and the returned accelerations and scores stay in the dtype of the positions.
+weights, while geometry (pair vectors, distances, radial basis, cutoff envelope) and the
+returned accelerations and scores stay in the dtype of the positions.
 Casting only the weights to bfloat16/float16 (:meth:`CGModel.set_network_dtype`) thus halves
-the memory traffic of the per-pair tensors without touching the integrator's arithmetic.
+the bytes of the per-pair tensors without touching the integrator's arithmetic.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ class PlainDynamicsNet(nn.Module):
         std = torch.nn.functional.softplus(out[:, 3:]) + self.min_std
         return out[:, :3], std, h
 
+
 class PlainScoreNet(nn.Module):
     """Non-equivariant score GNN on the noisy next positions.
 
@@ -176,6 +177,7 @@ class PlainScoreNet(nn.Module):
         for layer in self.layers:
             h, e = layer(h, e, edge_index, env)
         return self.head(h).to(x.dtype) / sigma.unsqueeze(-1)
+
 
 # --------------------------------------------------------------------------------------
 # equivariant family (PaiNN-style)
@@ -228,6 +230,7 @@ class EquivariantDynamicsNet(nn.Module):
         mean = _vector_readout(v, self.gate(s)).to(pos.dtype)
         std = torch.nn.functional.softplus(self.std_head(s).to(pos.dtype)) + self.min_std
         return mean, std.expand(-1, 3), s
+
 
 class EquivariantScoreNet(nn.Module):
     """SE(3)-equivariant score GNN (PaiNN messages); interface of :class:`PlainScoreNet`."""

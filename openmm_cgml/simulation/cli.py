@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--network-dtype", choices=("float32", "bfloat16", "float16"),
                    default="float32",
                    help="dtype of the dynamics/score networks (float32 as trained; float16 or "
-                        "bfloat16 roughly halve the GPU step's memory traffic; positions and "
-                        "the integration stay float32)")
+                        "bfloat16: 1.2-1.4x faster GPU steps with many replicas, slower on a "
+                        "CPU; positions and the integration stay float32)")
     add_refinement_arguments(p)
     p.set_defaults(func=_run)
 

@@ -126,8 +126,8 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
             ``benchmarks/speed.py --tf32``).
         network_dtype: ``"float32"`` (as trained), ``"bfloat16"`` or ``"float16"``: dtype
             of the dynamics/score networks' weights and hidden features (positions and the
-            integration stay float32; see ``openmm_cgml.export.export_step_module``). Half
-            precision roughly halves the memory traffic that bounds the step on a GPU;
+            integration stay float32; see ``openmm_cgml.export.export_step_module``). On a
+            GPU with many replicas, 1.2-1.4x faster steps (H200); on a CPU, slower.
             ``benchmarks/precision.py`` compares the runs' statistics with float32.
 
     A static-pair module on CUDA (fixed shapes) runs with TorchScript's optimizing executor
