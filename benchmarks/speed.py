@@ -354,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fold-norms", action=argparse.BooleanOptionalAction, default=None,
                    help="force the folded layer norms on/off (default: the export's automatic "
                         "choice, on from 50,000 static pairs)")
+    p.add_argument("--sorted-aggregation", action="store_true",
+                   help="segment sums over target-sorted edges instead of index_add_")
     add_refinement_arguments(p)  # --sampler, --refine-levels, ... (default: the model's)
     args = p.parse_args(argv)
     if args.quick:
@@ -377,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         overrides["network_dtype"] = args.network_dtype
     if args.fold_norms is not None:
         overrides["fold_norms"] = args.fold_norms
+    if args.sorted_aggregation:
+        overrides["sorted_aggregation"] = True
     results: dict[str, Any] = {
         "device": args.device,
         "host": _pyplatform.node(),

@@ -7,7 +7,9 @@
 * :func:`build_edges` -- CG bonds + radius pairs with an edge type (or, in "static pairs"
   mode, CG bonds + a fixed superset of the radius pairs from :func:`all_pairs`).
 * :func:`all_pairs` -- every non-bonded pair of one molecule (computed once, e.g. at export).
-* :func:`scatter_sum` -- sum edge values onto nodes.
+* :func:`scatter_sum` -- sum edge values onto nodes (atomic adds, any edge order).
+* :func:`sort_by_target` + :func:`segment_sum` -- the same sum as contiguous segments of
+  target-sorted edges (no atomics; inference on many pairs), :func:`aggregate` picks one.
 
 Static pairs: every message of the coarse networks is weighted by the cutoff envelope,
 which is exactly 0 beyond the cutoff, so feeding all pairs of a molecule instead of the
@@ -30,6 +32,31 @@ def scatter_sum(src: Tensor, index: Tensor, dim_size: int) -> Tensor:
     shape = [dim_size] + list(src.shape[1:])
     out = torch.zeros(shape, dtype=src.dtype, device=src.device)
     return out.index_add_(0, index, src)
+
+
+def sort_by_target(edge_index: Tensor, edge_type: Tensor, vec: Tensor,
+                   num_nodes: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Edges reordered by target (``edge_index[1]``) and the segment offsets [num_nodes + 1]
+    (edges of target i are ``offsets[i]:offsets[i+1]``); fixed shapes, no host sync."""
+    order = torch.argsort(edge_index[1])
+    edge_index = edge_index[:, order]
+    nodes = torch.arange(num_nodes + 1, dtype=edge_index.dtype, device=edge_index.device)
+    offsets = torch.searchsorted(edge_index[1].contiguous(), nodes)
+    return edge_index, edge_type[order], vec[order], offsets
+
+
+def segment_sum(src: Tensor, offsets: Tensor) -> Tensor:
+    """Sum of the rows of ``src`` [P, ...] (sorted by segment) per segment -> [len(offsets)-1,
+    ...]; empty segments give 0. ``unsafe``: the offsets are not validated (no host sync)."""
+    return torch.segment_reduce(src, "sum", offsets=offsets, axis=0, unsafe=True)
+
+
+def aggregate(src: Tensor, index: Tensor, dim_size: int, offsets: Tensor | None) -> Tensor:
+    """:func:`segment_sum` when ``offsets`` (edges sorted by ``index``) are given, else
+    :func:`scatter_sum`; [P, ...] -> [dim_size, ...]."""
+    if offsets is None:
+        return scatter_sum(src, index, dim_size)
+    return segment_sum(src, offsets)
 
 
 def scatter_mean(src: Tensor, index: Tensor, dim_size: int) -> Tensor:

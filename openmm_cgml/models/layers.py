@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from openmm_cgml.models.graph_ops import scatter_sum
+from openmm_cgml.models.graph_ops import aggregate
 
 
 def linear_layer_norm(x: Tensor, weight: Tensor, bias: Tensor | None, norm_weight: Tensor,
@@ -112,7 +112,9 @@ class InteractionLayer(nn.Module):
     """Interaction-network message passing with edge state (non-equivariant).
 
     ``e' = e + MLP([h_i, h_j, e])``; ``h' = h + MLP([h, sum_j env_ij e'_ij / avg])``.
-    h: [N, H], e: [P, H], env: [P]. The first linear layer of the edge MLP is applied to
+    h: [N, H], e: [P, H], env: [P]; ``offsets``: None (messages summed by atomic adds) or the
+    segment offsets of target-sorted edges (:func:`~openmm_cgml.models.graph_ops.aggregate`).
+    The first linear layer of the edge MLP is applied to
     the node features once per node and gathered (``W [h_i, h_j, e] = W_i h_i + W_j h_j +
     W_e e``), which is the same function at a third of the per-edge cost. ``fold_norm``: as in
     :class:`MLP`, for the edge update's ``LayerNorm(Linear)``.
@@ -131,8 +133,8 @@ class InteractionLayer(nn.Module):
         self.inv_avg = 1.0 / float(avg_neighbors)
         self.fold_norm = False
 
-    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, env: Tensor) -> tuple[Tensor,
-                                                                                         Tensor]:
+    def forward(self, h: Tensor, e: Tensor, edge_index: Tensor, env: Tensor,
+                offsets: Tensor | None) -> tuple[Tensor, Tensor]:
         src, dst = edge_index[0], edge_index[1]
         pre = torch.nn.functional.silu(self.edge_dst(h)[dst] + self.edge_src(h)[src]
                                        + self.edge_e(e))
@@ -142,7 +144,7 @@ class InteractionLayer(nn.Module):
                                       self.edge_norm.eps)
         else:
             e = e + self.edge_norm(self.edge_out(pre))
-        agg = scatter_sum(e * env.unsqueeze(-1), dst, h.shape[0]) * self.inv_avg
+        agg = aggregate(e * env.unsqueeze(-1), dst, h.shape[0], offsets) * self.inv_avg
         h = h + self.node_mlp(torch.cat([h, agg], -1))
         return h, e
 
@@ -167,14 +169,14 @@ class PaiNNLayer(nn.Module):
         self.inv_avg = 1.0 / float(avg_neighbors)
 
     def forward(self, s: Tensor, v: Tensor, edge_index: Tensor, edge_feat: Tensor,
-                env: Tensor, unit: Tensor) -> tuple[Tensor, Tensor]:
+                env: Tensor, unit: Tensor, offsets: Tensor | None) -> tuple[Tensor, Tensor]:
         h = self.hidden
         src, dst = edge_index[0], edge_index[1]
         x = self.phi(s)[src] * self.filt(edge_feat) * env.unsqueeze(-1)
         a_vv, a_ss, a_vs = x[:, :h], x[:, h:2 * h], x[:, 2 * h:]
         dv = a_vv.unsqueeze(1) * v[src] + a_vs.unsqueeze(1) * unit.unsqueeze(-1)
-        s = s + scatter_sum(a_ss, dst, s.shape[0]) * self.inv_avg
-        v = v + scatter_sum(dv, dst, s.shape[0]) * self.inv_avg
+        s = s + aggregate(a_ss, dst, s.shape[0], offsets) * self.inv_avg
+        v = v + aggregate(dv, dst, s.shape[0], offsets) * self.inv_avg
         # update
         u_v = self.upd_u(v)
         v_v = self.upd_v(v)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from openmm_cgml.models.graph_ops import build_edges, scatter_sum
+from openmm_cgml.models.graph_ops import build_edges, scatter_sum, sort_by_target
 from openmm_cgml.models.layers import (
     MLP,
     InteractionLayer,
@@ -38,6 +38,20 @@ from openmm_cgml.models.layers import (
 )
 
 NUM_EDGE_TYPES = 2  # 0 = radius pair, 1 = CG bond
+
+
+def set_sorted_aggregation(module: nn.Module, on: bool = True) -> int:
+    """Let every dynamics/score network inside ``module`` sort its edges by target once per
+    call and sum messages as contiguous segments (``torch.segment_reduce``) instead of atomic
+    ``index_add_`` (in place, before ``torch.jit.script``). Same sums up to rounding order;
+    for inference on many pairs. Returns how many networks were switched."""
+    count = 0
+    for sub in module.modules():
+        if isinstance(sub, (PlainDynamicsNet, PlainScoreNet, EquivariantDynamicsNet,
+                            EquivariantScoreNet)):
+            sub.sorted_aggregation = bool(on)
+            count += 1
+    return count
 
 
 class EmbeddingNet(nn.Module):
@@ -69,7 +83,7 @@ class EmbeddingNet(nn.Module):
         e = self.bond(torch.cat([bond_types, bond_types]))
         env = torch.ones(edge_index.shape[1], dtype=h.dtype, device=h.device)
         for layer in self.layers:
-            h, e = layer(h, e, edge_index, env)
+            h, e = layer(h, e, edge_index, env, None)
         w = mass if self.mass_pool else torch.ones_like(mass)
         total = scatter_sum(h * w.unsqueeze(-1), atom_to_bead, num_beads)
         norm = scatter_sum(w, atom_to_bead, num_beads).clamp(min=1e-12)
@@ -109,12 +123,15 @@ class PlainDynamicsNet(nn.Module):
     of the radius search (see :func:`~openmm_cgml.models.graph_ops.build_edges`).
     """
 
+    __constants__ = ["sorted_aggregation"]
+
     def __init__(self, hidden: int, layers: int, num_vel: int, num_rbf: int, cutoff: float,
                  avg_neighbors: float, min_std: float) -> None:
         super().__init__()
         self.cutoff = float(cutoff)
         self.min_std = float(min_std)
         self.edges = _EdgeEncoder(num_rbf, cutoff)
+        self.sorted_aggregation = False  # see set_sorted_aggregation
         self.node_in = MLP(hidden + 3 * num_vel, hidden, hidden, layer_norm=True)
         self.edge_in = MLP(num_rbf + NUM_EDGE_TYPES + 4 + 3, hidden, hidden, layer_norm=True)
         self.layers = nn.ModuleList([InteractionLayer(hidden, avg_neighbors)
@@ -125,6 +142,10 @@ class PlainDynamicsNet(nn.Module):
                 batch: Tensor, box: Tensor,
                 pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
+        offsets: Tensor | None = None
+        if self.sorted_aggregation:
+            edge_index, edge_type, vec, offsets = sort_by_target(edge_index, edge_type, vec,
+                                                                 pos.shape[0])
         feat, env, dist = self.edges(vec, edge_type)
         w = self.head.lin1.weight.dtype
         n = pos.shape[0]
@@ -135,7 +156,7 @@ class PlainDynamicsNet(nn.Module):
                                     dv], -1).to(w))
         env = env.to(w)
         for layer in self.layers:
-            h, e = layer(h, e, edge_index, env)
+            h, e = layer(h, e, edge_index, env, offsets)
         out = self.head(h).to(pos.dtype)
         std = torch.nn.functional.softplus(out[:, 3:]) + self.min_std
         return out[:, :3], std, h
@@ -150,11 +171,14 @@ class PlainScoreNet(nn.Module):
     (``f / sigma``). ``pairs``: as in :class:`PlainDynamicsNet`.
     """
 
+    __constants__ = ["sorted_aggregation"]
+
     def __init__(self, hidden: int, layers: int, num_rbf: int, cutoff: float,
                  avg_neighbors: float) -> None:
         super().__init__()
         self.cutoff = float(cutoff)
         self.edges = _EdgeEncoder(num_rbf, cutoff)
+        self.sorted_aggregation = False  # see set_sorted_aggregation
         self.sigma_emb = SigmaEmbedding(hidden)
         self.node_in = MLP(2 * hidden + 6, hidden, hidden, layer_norm=True)
         self.edge_in = MLP(num_rbf + NUM_EDGE_TYPES + 4, hidden, hidden, layer_norm=True)
@@ -166,6 +190,10 @@ class PlainScoreNet(nn.Module):
                 cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: Tensor,
                 pairs: Tensor | None = None) -> Tensor:
         edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
+        offsets: Tensor | None = None
+        if self.sorted_aggregation:
+            edge_index, edge_type, vec, offsets = sort_by_target(edge_index, edge_type, vec,
+                                                                 x.shape[0])
         feat, env, dist = self.edges(vec, edge_type)
         w = self.head.lin1.weight.dtype
         disp = (x - pos) / disp_scale
@@ -175,7 +203,7 @@ class PlainScoreNet(nn.Module):
                                    -1).to(w))
         env = env.to(w)
         for layer in self.layers:
-            h, e = layer(h, e, edge_index, env)
+            h, e = layer(h, e, edge_index, env, offsets)
         return self.head(h).to(x.dtype) / sigma.unsqueeze(-1)
 
 
@@ -196,6 +224,8 @@ class EquivariantDynamicsNet(nn.Module):
     (one invariant number per bead, repeated on x, y, z).
     """
 
+    __constants__ = ["sorted_aggregation"]
+
     def __init__(self, hidden: int, layers: int, num_vel: int, num_rbf: int, cutoff: float,
                  avg_neighbors: float, min_std: float) -> None:
         super().__init__()
@@ -203,6 +233,7 @@ class EquivariantDynamicsNet(nn.Module):
         self.cutoff = float(cutoff)
         self.min_std = float(min_std)
         self.edges = _EdgeEncoder(num_rbf, cutoff)
+        self.sorted_aggregation = False  # see set_sorted_aggregation
         self.node_in = MLP(hidden + 2 * num_vel, hidden, hidden, layer_norm=True)
         self.vec_in = nn.Linear(num_vel, hidden, bias=False)
         self.layers = nn.ModuleList([PaiNNLayer(hidden, num_rbf + NUM_EDGE_TYPES, avg_neighbors)
@@ -215,6 +246,10 @@ class EquivariantDynamicsNet(nn.Module):
                 batch: Tensor, box: Tensor,
                 pairs: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
         edge_index, edge_type, vec = build_edges(pos, cg_bonds, batch, box, self.cutoff, pairs)
+        offsets: Tensor | None = None
+        if self.sorted_aggregation:
+            edge_index, edge_type, vec, offsets = sort_by_target(edge_index, edge_type, vec,
+                                                                 pos.shape[0])
         feat, env, dist = self.edges(vec, edge_type)
         w = self.gate.lin1.weight.dtype
         unit = (vec / dist.unsqueeze(-1)).to(w)
@@ -225,7 +260,7 @@ class EquivariantDynamicsNet(nn.Module):
         feat = feat.to(w)
         env = env.to(w)
         for layer in self.layers:
-            s, v = layer(s, v, edge_index, feat, env, unit)
+            s, v = layer(s, v, edge_index, feat, env, unit, offsets)
         s = self.norm(s)
         mean = _vector_readout(v, self.gate(s)).to(pos.dtype)
         std = torch.nn.functional.softplus(self.std_head(s).to(pos.dtype)) + self.min_std
@@ -235,11 +270,14 @@ class EquivariantDynamicsNet(nn.Module):
 class EquivariantScoreNet(nn.Module):
     """SE(3)-equivariant score GNN (PaiNN messages); interface of :class:`PlainScoreNet`."""
 
+    __constants__ = ["sorted_aggregation"]
+
     def __init__(self, hidden: int, layers: int, num_rbf: int, cutoff: float,
                  avg_neighbors: float) -> None:
         super().__init__()
         self.cutoff = float(cutoff)
         self.edges = _EdgeEncoder(num_rbf, cutoff)
+        self.sorted_aggregation = False  # see set_sorted_aggregation
         self.sigma_emb = SigmaEmbedding(hidden)
         self.node_in = MLP(2 * hidden + 3, hidden, hidden, layer_norm=True)
         self.vec_in = nn.Linear(2, hidden, bias=False)
@@ -252,6 +290,10 @@ class EquivariantScoreNet(nn.Module):
                 cg_bonds: Tensor, batch: Tensor, box: Tensor, disp_scale: Tensor,
                 pairs: Tensor | None = None) -> Tensor:
         edge_index, edge_type, vec = build_edges(x, cg_bonds, batch, box, self.cutoff, pairs)
+        offsets: Tensor | None = None
+        if self.sorted_aggregation:
+            edge_index, edge_type, vec, offsets = sort_by_target(edge_index, edge_type, vec,
+                                                                 x.shape[0])
         feat, env, dist = self.edges(vec, edge_type)
         w = self.gate.lin1.weight.dtype
         unit = (vec / dist.unsqueeze(-1)).to(w)
@@ -264,6 +306,6 @@ class EquivariantScoreNet(nn.Module):
         feat = feat.to(w)
         env = env.to(w)
         for layer in self.layers:
-            s, v = layer(s, v, edge_index, feat, env, unit)
+            s, v = layer(s, v, edge_index, feat, env, unit, offsets)
         s = self.norm(s)
         return _vector_readout(v, self.gate(s)).to(x.dtype) / sigma.unsqueeze(-1)

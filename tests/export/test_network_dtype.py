@@ -164,3 +164,29 @@ def test_export_fold_norms_choice():
         a = folded(hist, noise, torch.zeros_like(x0), torch.zeros(3, 3))
         b = plain(hist, noise, torch.zeros_like(x0), torch.zeros(3, 3))
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["plain", "equivariant"])
+@pytest.mark.parametrize("static", [True, False])
+def test_sorted_aggregation_gives_the_same_step(family, static):
+    """set_sorted_aggregation: edges sorted by target and summed as segments give the
+    atomic-scatter step to float64 rounding (static pairs and radius search, scripted)."""
+    import copy
+
+    from openmm_cgml.models.graph_ops import segment_sum, sort_by_target
+    from openmm_cgml.models.networks import set_sorted_aggregation
+
+    # the helpers: empty segments sum to 0, offsets partition the sorted edges
+    ei = torch.tensor([[0, 1, 2, 3], [3, 0, 3, 0]])
+    sorted_ei, _, vec, offsets = sort_by_target(ei, torch.zeros(4, dtype=torch.long),
+                                                torch.arange(4.0).unsqueeze(-1), 5)
+    assert offsets.tolist() == [0, 2, 2, 2, 4, 4]
+    assert segment_sum(vec, offsets).squeeze(-1).tolist() == [4.0, 0.0, 0.0, 2.0, 0.0]
+    net = _model(family).double()
+    fast = copy.deepcopy(net)
+    assert set_sorted_aggregation(fast) == 2
+    full = torch.jit.script(_step(net.float(), static=static).double())
+    seg = torch.jit.script(_step(fast.float(), static=static).double())
+    args = tuple(t.double() for t in _inputs(full.noise_draws))
+    with torch.no_grad():
+        torch.testing.assert_close(seg(*args), full(*args), rtol=1e-12, atol=1e-12)
