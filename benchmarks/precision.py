@@ -34,6 +34,7 @@ import torch
 
 from openmm_cgml import load_model
 from openmm_cgml.export.export import build_step_module
+from openmm_cgml.models.model import NETWORK_DTYPES
 from openmm_cgml.simulation.run import simulate
 from openmm_cgml.utils import atomic_write
 
@@ -129,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="2 replicas x 3 steps (smoke run)")
     args = p.parse_args(argv)
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
-    bad = [d for d in dtypes if d not in ("float32", "float16", "bfloat16")]
+    bad = [d for d in dtypes if d not in NETWORK_DTYPES]
     if bad or not dtypes:
-        raise SystemExit(f"--dtypes: use float32, float16, bfloat16 (got {args.dtypes!r})")
+        raise SystemExit(f"--dtypes: use {', '.join(NETWORK_DTYPES)} (got {args.dtypes!r})")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: torch sees no GPU")
     if args.quick:

@@ -55,6 +55,7 @@ if importlib.util.find_spec("openmm_cgml") is None:  # not installed: use the so
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from openmm_cgml.export.options import (  # noqa: E402
+    add_network_dtype_argument,
     add_refinement_arguments,
     refinement_overrides,
 )
@@ -347,10 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replica-graph", choices=("static", "radius"), default="static",
                    help="replica modules: static pairs in a CUDA graph (default, where they fit) "
                         "or the radius search every call (to compare the two)")
-    p.add_argument("--network-dtype", choices=("float32", "bfloat16", "float16"),
-                   default="float32",
-                   help="dtype of the dynamics/score networks in every CG figure (positions "
-                        "and the integration stay float32)")
+    add_network_dtype_argument(p)  # for every CG figure
     p.add_argument("--fold-norms", action=argparse.BooleanOptionalAction, default=None,
                    help="force the folded layer norms on/off (default: the export's automatic "
                         "choice, on from 50,000 static pairs)")

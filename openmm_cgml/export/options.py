@@ -7,6 +7,16 @@ import dataclasses
 from typing import Any
 
 from openmm_cgml.models.config import SAMPLERS
+from openmm_cgml.models.model import NETWORK_DTYPES
+
+
+def add_network_dtype_argument(p: argparse.ArgumentParser) -> None:
+    """``--network-dtype`` (float32, bfloat16, float16; default float32): the ``network_dtype``
+    export option (:func:`openmm_cgml.export.export_step_module`)."""
+    p.add_argument("--network-dtype", choices=tuple(NETWORK_DTYPES), default="float32",
+                   help="dtype of the dynamics/score networks (float32 as trained; float16 or "
+                        "bfloat16: 1.2-1.4x faster GPU steps with many replicas, slower on a "
+                        "CPU; positions and the integration stay float32)")
 
 
 def add_refinement_arguments(p: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from openmm_cgml.export.options import add_refinement_arguments
+    from openmm_cgml.export.options import add_network_dtype_argument, add_refinement_arguments
 
     p = subparsers.add_parser(
         "simulate",
@@ -47,11 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--tf32", action="store_true",
                    help="on CUDA, TF32 tensor-core matrix multiplies in the model (faster, "
                         "10-bit mantissa in the products)")
-    p.add_argument("--network-dtype", choices=("float32", "bfloat16", "float16"),
-                   default="float32",
-                   help="dtype of the dynamics/score networks (float32 as trained; float16 or "
-                        "bfloat16: 1.2-1.4x faster GPU steps with many replicas, slower on a "
-                        "CPU; positions and the integration stay float32)")
+    add_network_dtype_argument(p)
     add_refinement_arguments(p)
     p.set_defaults(func=_run)
 
