@@ -19,8 +19,11 @@ refines with the ancestral walk, its sampled Gaussian widened, from 0.3 nm),
 method's annealed-Langevin refinement: 5 levels x 3 steps from 0.2 nm), ``ancestral`` /
 ``ddim`` (the same weights, that sampler from 0.6 nm; ``ancestral_widen``: with the sampled
 Gaussian widened by the ladder top first; ``ancestral_widen_0.3``: the same from 0.3 nm),
-``equivariant`` (PaiNN-style GNN, k frames) and ``k2`` (plain GNN with the minimal history,
-k = 2 frames = one velocity).
+``independent_noise`` (the same weights, the sampled noise independent per bead: the
+method's diagonal Gaussian, without the bond-graph correlation fitted after training, see
+``cgml fit-noise``), ``equivariant`` (PaiNN-style GNN, k frames) and ``k2`` (plain GNN with
+the minimal history, k = 2 frames = one velocity). Every trained variant gets its noise
+correlation fitted on the training chains right after training (``--no-fit-noise``: not).
 Published figures (plain GNN, 10^5-step rollouts): r^2 = 0.90 (Rg), 0.48 (relaxation time).
 
     python benchmarks/paper_polymer.py --quick                  # CPU, a few minutes
@@ -241,6 +244,8 @@ ABLATIONS = {
         {"refine_sampler": "ancestral", "refine_widen": False, "refine_sigma_max": 0.6},
     ),
     "ddim": ("full", {"refine_sampler": "ddim", "refine_widen": False, "refine_sigma_max": 0.6}),
+    # the method's diagonal Gaussian: no bond-graph correlation of the sampled noise
+    "independent_noise": ("full", {"noise_correlation": 0.0}),
     # the sampled Gaussian first widened by the ladder top (CPU: best relaxation times)
     "ancestral_widen": (
         "full",
@@ -277,8 +282,10 @@ def train_variant(
     seed: int,
     train_steps: int | None,
     device: str,
+    fit_noise: bool = True,
 ) -> Path:
-    """Train (or reuse) one variant; return its final checkpoint directory."""
+    """Train (or reuse) one variant; return its final checkpoint directory. A new model
+    gets its noise correlation fitted on the training chains (``fit_noise``)."""
     from openmm_cgml.training import TrainConfig, train
 
     out = work / "models" / name
@@ -326,7 +333,38 @@ def train_variant(
     t0 = time.perf_counter()
     train(cfg, progress=False)
     print(f"[{name}]   done in {time.perf_counter() - t0:.0f} s", flush=True)
+    if fit_noise:
+        fit_noise_correlation_of(final, data, device)
     return final
+
+
+def fit_noise_correlation_of(checkpoint: Path, data: Path, device: str) -> float:
+    """Fit the bond-graph noise correlation of a trained variant on the training chains
+    (``cgml fit-noise CHECKPOINT DATA --split train --write``); returns lambda0."""
+    from openmm_cgml.evaluation.noise_fit import (
+        fit_noise_correlation,
+        teacher_forced_residuals,
+        write_noise_correlation,
+    )
+    from openmm_cgml.models import load_checkpoint
+
+    dev = "cuda" if device in ("auto", "cuda") and _cuda_available() else "cpu"
+    model = load_checkpoint(checkpoint, map_location=dev)
+    files = resolve_files(data, "train")
+    fit = fit_noise_correlation(teacher_forced_residuals(model, files, device=dev))
+    write_noise_correlation(checkpoint, fit, {"reference": str(data), "split": "train"})
+    print(
+        f"[{checkpoint.parent.name}] noise correlation lambda0 = {fit.lambda0:g} "
+        f"(gain {fit.gain_per_bead:+.3f} nats per bead-component, {fit.molecules} train chains)",
+        flush=True,
+    )
+    return fit.lambda0
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def reference_speed(
@@ -603,6 +641,19 @@ def main(argv: list[str] | None = None) -> int:
         help="OpenMM platform for reference MD (default: the fastest available)",
     )
     ap.add_argument("--train-steps", type=int, default=None, help="optimizer steps per model")
+    ap.add_argument(
+        "--train-time",
+        type=float,
+        default=None,
+        help="wall-clock budget per model in seconds (training stops at whichever of "
+        "--train-steps / --train-time comes first)",
+    )
+    ap.add_argument(
+        "--no-fit-noise",
+        action="store_true",
+        help="keep a newly trained model's sampled noise independent per bead (default: fit "
+        "its bond-graph correlation on the training chains, `cgml fit-noise`)",
+    )
     ap.add_argument("--steps", type=int, default=None, help="model steps per rollout")
     ap.add_argument("--replicas", type=int, default=None, help="rollouts per test chain")
     ap.add_argument(
@@ -611,8 +662,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--variants",
         default="full,no_refinement,equivariant,k2",
-        help="comma-separated rows (full, no_refinement, langevin, ancestral, ancestral_widen, "
-        "equivariant, k2)",
+        help="comma-separated rows (full, no_refinement, langevin, ancestral, ddim, "
+        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2)",
     )
     ap.add_argument(
         "--jobs",
@@ -633,6 +684,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     preset = QUICK if args.quick else FULL
+    if args.train_time is not None:
+        if args.train_time <= 0:
+            raise SystemExit("--train-time must be > 0 seconds")
+        preset = {**preset, "train": {**preset["train"], "max_time_s": float(args.train_time)}}
     if args.device is None:
         import torch
 
@@ -668,7 +723,14 @@ def main(argv: list[str] | None = None) -> int:
         base = row_weights(v)
         if base not in ckpts:
             ckpts[base] = train_variant(
-                base, data, work, preset, args.seed, args.train_steps, args.device
+                base,
+                data,
+                work,
+                preset,
+                args.seed,
+                args.train_steps,
+                args.device,
+                fit_noise=not args.no_fit_noise,
             )
 
     settings = EvaluationSettings(seed=args.seed, tica_lag_frames=5 if args.quick else 10)

@@ -20,7 +20,7 @@ _LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("openmm_cgml.training.cli", ("train",)),
     ("openmm_cgml.export.cli", ("export",)),
     ("openmm_cgml.simulation.cli", ("simulate",)),
-    ("openmm_cgml.evaluation.cli", ("evaluate",)),
+    ("openmm_cgml.evaluation.cli", ("evaluate", "fit-noise")),
 ]
 
 

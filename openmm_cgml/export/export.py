@@ -48,7 +48,8 @@ class InferenceSettings:
     per level; ``step_size``: Langevin step at the smallest level (nm^2);
     ``score_is_scaled``: the score net returns ``sigma * grad log p``;
     ``sampler``: "langevin", "ddim" or "ancestral" (:mod:`openmm_cgml.export.step`);
-    ``widen``: widen the sampled Gaussian by the ladder top (``ModelConfig.refine_widen``).
+    ``widen``: widen the sampled Gaussian by the ladder top (``ModelConfig.refine_widen``);
+    ``noise_correlation``: lambda0 of the bond-graph noise correlation (0 = independent).
     """
 
     timestep_ps: float
@@ -60,10 +61,12 @@ class InferenceSettings:
     score_is_scaled: bool = False
     sampler: str = "langevin"
     widen: bool = False
+    noise_correlation: float = 0.0
 
     @property
     def noise_draws(self) -> int:
-        return noise_draws(len(self.sigmas), self.steps_per_level, self.sampler)
+        return noise_draws(len(self.sigmas), self.steps_per_level, self.sampler) + int(
+            self.noise_correlation > 0 and self.widen and bool(self.sigmas))
 
 
 def _config_dict(model: torch.nn.Module) -> dict[str, Any]:
@@ -132,9 +135,10 @@ def inference_settings(model: torch.nn.Module, **overrides: Any) -> InferenceSet
     scaled = pick("score_is_scaled", "score_is_scaled", default=False)
     sampler = pick("sampler", "refine_sampler", "sampler", default="langevin")
     widen = pick("widen", "refine_widen", "widen", default=False)
+    correlation = pick("noise_correlation", "noise_correlation", default=0.0)
     return InferenceSettings(float(timestep), int(k), [float(s) for s in sigmas], int(steps),
                              float(step_size), float(noise_scale), bool(scaled), str(sampler),
-                             bool(widen))
+                             bool(widen), float(correlation))
 
 
 @contextlib.contextmanager
@@ -360,7 +364,8 @@ def build_step_module(model: torch.nn.Module, mapping: Any, *,
                       settings.steps_per_level, settings.step_size, settings.noise_scale,
                       settings.score_is_scaled, settings.sampler, settings.widen,
                       static_graph=static, pair_capacity=capacity,
-                      network_dtype=network_dtype)
+                      network_dtype=network_dtype,
+                      noise_correlation=settings.noise_correlation)
 
 
 def export_step_module(model: torch.nn.Module, mapping: Any, *,
@@ -375,6 +380,7 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                        score_is_scaled: bool | None = None,
                        sampler: str | None = None,
                        widen: bool | None = None,
+                       noise_correlation: float | None = None,
                        static_graph: bool | None = None,
                        pair_capacity: int | None = None,
                        network_dtype: str = "float32",
@@ -390,9 +396,9 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
         path: if given, also save the module there (``torch.jit.save``, written atomically).
         device: where the buffers and weights live ("cpu" or "cuda").
         timestep_ps, history_length, sigmas (nm, decreasing), steps_per_level, step_size (nm^2),
-            noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"), widen:
-            override the values stored in the model's config (default ladder:
-            ``refine_sigmas``).
+            noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral"), widen,
+            noise_correlation (lambda0, :mod:`openmm_cgml.models.noise`): override the values
+            stored in the model's config (default ladder: ``refine_sigmas``).
         static_graph: use every non-bonded pair of each molecule as fixed edges instead of a
             radius search per call (same step to float rounding; fixed shapes and no
             host-device syncs, so the plugin can capture the step in a CUDA graph; costs
@@ -439,7 +445,8 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
                              history_length=history_length, sigmas=sigmas,
                              steps_per_level=steps_per_level, step_size=step_size,
                              noise_scale=noise_scale, score_is_scaled=score_is_scaled,
-                             sampler=sampler, widen=widen, static_graph=static_graph,
+                             sampler=sampler, widen=widen,
+                             noise_correlation=noise_correlation, static_graph=static_graph,
                              pair_capacity=pair_capacity, network_dtype=network_dtype,
                              fold_norms=fold_norms, sorted_aggregation=sorted_aggregation)
     try:

@@ -21,7 +21,8 @@ def add_network_dtype_argument(p: argparse.ArgumentParser) -> None:
 
 def add_refinement_arguments(p: argparse.ArgumentParser) -> None:
     """``--sampler``, ``--widen``, ``--refine-levels``, ``--refine-sigma-max``,
-    ``--refine-steps`` and ``--refine-step-size`` (all default to the model's own config)."""
+    ``--refine-steps``, ``--refine-step-size`` and ``--noise-correlation`` (all default to the
+    model's own config)."""
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="override: refinement sampler (langevin = annealed Langevin; ddim, "
                         "ancestral = one diffusion step per level)")
@@ -37,12 +38,15 @@ def add_refinement_arguments(p: argparse.ArgumentParser) -> None:
                    help="override: Langevin steps per refinement level")
     p.add_argument("--refine-step-size", type=float, default=None,
                    help="override: Langevin step size at the smallest level (nm^2)")
+    p.add_argument("--noise-correlation", type=float, default=None, metavar="LAMBDA0",
+                   help="override: bond-graph correlation of the sampled noise "
+                        "(ModelConfig.noise_correlation; 0 = independent per bead)")
 
 
 def config_overrides(config: Any, changes: dict[str, Any]) -> dict[str, Any]:
     """Keyword overrides of :func:`openmm_cgml.export.export_step_module` for ModelConfig
     refinement ``changes`` (``refine_levels``, ``refine_sigma_max``, ``refine_sampler``,
-    ``refine_widen``, ``refine_steps``, ``refine_step_size``), checked by ``ModelConfig``
+    ``refine_widen``, ``refine_steps``, ``refine_step_size``, ``noise_correlation``), checked by ``ModelConfig``
     (a ``ValueError`` names the bad field)."""
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
@@ -52,7 +56,8 @@ def config_overrides(config: Any, changes: dict[str, Any]) -> dict[str, Any]:
     if "refine_levels" in changes or "refine_sigma_max" in changes:
         kw["sigmas"] = checked.refine_sigmas()
     for field, key in (("refine_sampler", "sampler"), ("refine_widen", "widen"),
-                       ("refine_steps", "steps_per_level"), ("refine_step_size", "step_size")):
+                       ("refine_steps", "steps_per_level"), ("refine_step_size", "step_size"),
+                       ("noise_correlation", "noise_correlation")):
         if field in changes:
             kw[key] = getattr(checked, field)
     return kw
@@ -65,7 +70,9 @@ def refinement_changes(args: argparse.Namespace) -> dict[str, Any]:
                               ("refine_sampler", args.sampler),
                               ("refine_widen", args.widen),
                               ("refine_steps", args.refine_steps),
-                              ("refine_step_size", args.refine_step_size)) if v is not None}
+                              ("refine_step_size", args.refine_step_size),
+                              ("noise_correlation", getattr(args, "noise_correlation", None)))
+            if v is not None}
 
 
 def refinement_overrides(config: Any, args: argparse.Namespace) -> dict[str, Any]:

@@ -14,6 +14,9 @@ What one step does (``dt`` = ``timestep_ps``):
 2. ``mean, std, latent = dynamics(bead_embeddings, history, ...)`` (nm/ps^2);
 3. ``a = mean + std * noise[0] + external_force / bead_mass`` (kJ/mol/nm / amu = nm/ps^2);
    with ``widen``, ``std`` is first replaced by ``sqrt(std^2 + (sigma_1 / dt^2)^2)``;
+   with ``noise_correlation`` (``lambda0 > 0``) ``noise[0]`` is first correlated along each
+   molecule's CG bonds (``K @ noise[0]``, :mod:`openmm_cgml.models.noise`: same variance per
+   bead), and ``widen`` instead adds ``sigma_1 * noise[M - 1]`` (independent) to ``x'``;
 4. ``v' = v + a dt``, ``x' = x + v' dt``;
 5. annealed Langevin refinement with the score net over the noise ladder
    ``sigma_1 > ... > sigma_L`` (nm), ``steps_per_level`` steps each, step size
@@ -36,7 +39,8 @@ What one step does (``dt`` = ``timestep_ps``):
    - ``"ancestral"`` (reverse-SDE Euler step, variance exploding):
      ``x <- x + d * grad_log_p + sqrt(d) * noise[j]`` with ``d = sigma_l^2 - sigma_{l+1}^2``.
 
-   Both use ``M = 1 + L`` draws (``"ddim"`` leaves them unused).
+   Both use ``M = 1 + L`` draws (``"ddim"`` leaves them unused); correlated noise with
+   ``widen`` uses one more (the last).
 
 The module keeps the bead embeddings (computed once from the fine graph at export time),
 the CG bonds, the bead masses and the ladder as buffers; it is a pure function of its
@@ -67,6 +71,7 @@ import torch
 from openmm_cgml.export.geometry import finite_difference_velocity
 from openmm_cgml.models.config import SAMPLERS, noise_draws
 from openmm_cgml.models.graph_ops import all_pairs, minimum_image_unchecked
+from openmm_cgml.models.noise import correlation_entries
 from openmm_cgml.models.sampling import diffusion_step, widened_std
 
 
@@ -101,6 +106,9 @@ class StepModule(torch.nn.Module):
             attribute (the casting is done by the caller,
             :meth:`openmm_cgml.models.CGModel.set_network_dtype`); inputs, outputs and the
             integration stay in the dtype of ``bead_embeddings``.
+        noise_correlation: ``lambda0`` of the bond-graph correlated acceleration noise
+            (:mod:`openmm_cgml.models.noise`); 0 = independent per bead. Recorded as the
+            attribute ``noise_correlation``.
     """
 
     # TorchScript constant: the branch not taken is not compiled, so a model whose
@@ -126,6 +134,7 @@ class StepModule(torch.nn.Module):
         static_graph: bool = False,
         pair_capacity: int = 0,
         network_dtype: str = "float32",
+        noise_correlation: float = 0.0,
     ) -> None:
         super().__init__()
         n = int(bead_embeddings.shape[0])
@@ -182,11 +191,23 @@ class StepModule(torch.nn.Module):
         self.num_particles: int = n
         self.timestep_ps: float = float(timestep_ps)
         self.steps_per_level: int = int(steps_per_level) if sig else 0
-        self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler)
         self.score_is_scaled: bool = bool(score_is_scaled)
         self.sampler: str = sampler
         self.sampler_code: int = SAMPLERS.index(sampler)
         self.widen: bool = bool(widen) and len(sig) > 0
+        lam = float(noise_correlation)
+        if not (lam >= 0 and math.isfinite(lam)):
+            raise ValueError(f"noise_correlation must be a finite lambda0 >= 0 (0 = independent "
+                             f"noise), got {noise_correlation}")
+        self.noise_correlation: float = lam
+        self.correlated: bool = lam > 0 and n > 0
+        rows, cols, weights = correlation_entries(self.cg_bonds, self.batch, lam) \
+            if self.correlated else (torch.zeros(0, dtype=torch.long),) * 2 + (torch.zeros(0),)
+        self.register_buffer("noise_rows", rows.to(device))
+        self.register_buffer("noise_cols", cols.to(device))
+        self.register_buffer("noise_weights", weights.to(device=device, dtype=dtype))
+        self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler) + int(
+            self.correlated and self.widen)
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
         # informative: dtype of the dynamics/score weights (hidden features)
         self.network_dtype: str = str(network_dtype)
@@ -244,11 +265,17 @@ class StepModule(torch.nn.Module):
         else:
             mean, std, latent = self.model.dynamics(
                 self.bead_embeddings, hist, self.cg_bonds, self.batch, cell)
-        if self.widen:
+        e0 = eps[0]
+        if self.correlated:
+            e0 = torch.zeros_like(e0).index_add_(
+                0, self.noise_rows, self.noise_weights.unsqueeze(-1) * e0[self.noise_cols])
+        elif self.widen:
             std = widened_std(std, self.sigmas[0] / (dt * dt))
-        accel = mean + std * eps[0] + fext * self.inv_mass
+        accel = mean + std * e0 + fext * self.inv_mass
         new_velocity = velocity + accel * dt
         x = hist[-1] + new_velocity * dt
+        if self.correlated and self.widen:
+            x = x + self.sigmas[0] * eps[self.noise_draws - 1]
 
         j = 1
         for level in range(self.sigmas.shape[0]):

@@ -111,6 +111,12 @@ class ModelConfig:
             candidate is a sample of the sigma_1-blurred next-frame density the score net
             was trained on, and the sampler's walk down the ladder keeps the spread of the
             dynamics (without it a deterministic sampler shrinks every step's fluctuation).
+        noise_correlation: ``lambda0`` of the bond-graph correlation of the sampled
+            acceleration noise (:mod:`openmm_cgml.models.noise`; applied by the exported
+            step module): each bead keeps its variance, collective modes of the CG bond graph
+            (Laplacian eigenvalue << lambda0) get more of it, bond stretching less. 0 =
+            independent per bead (the method's diagonal Gaussian). Fitted after training by
+            maximum likelihood on training residuals (``cgml fit-noise``).
         refine_steps: Langevin steps per refinement level.
         refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.
@@ -146,6 +152,7 @@ class ModelConfig:
     refine_sigma_max: float = 0.0
     refine_sampler: str = "langevin"
     refine_widen: bool = False
+    noise_correlation: float = 0.0
     refine_steps: int = 10
     refine_step_size: float = 1e-5
     refine_noise: float = 1.0
@@ -207,6 +214,8 @@ class ModelConfig:
             bad("input_noise_min", "must be <= input_noise_max")
         if not 0.0 <= float(self.input_noise_correlation) <= 1.0:
             bad("input_noise_correlation", "must lie in [0, 1]")
+        if not math.isfinite(float(self.noise_correlation)) or self.noise_correlation < 0:
+            bad("noise_correlation", "must be a finite lambda0 >= 0 (0 = independent noise)")
         if not math.isfinite(float(self.refine_sigma_max)) or self.refine_sigma_max < 0:
             bad("refine_sigma_max", "must be 0 (smallest training sigmas) or a sigma in nm")
         if self.refine_sigma_max > 0 and not (

@@ -46,6 +46,11 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
         assert row["speedup_single_chain"] > 0 and row["speedup_batched"] > 0
         assert Path(row["report"]).is_file()
     assert res["reference_md"]["single_ps_per_s"] > 0
+    # the new model's noise correlation was fitted on the training chains and stored
+    config = json.loads((tmp_path / "w" / "models" / "full" / "final" / "config.json").read_text())
+    fit = config["metadata"]["noise_correlation_fit"]
+    assert config["model"]["noise_correlation"] == fit["lambda0"] > 0
+    assert fit["split"] == "train" and fit["molecules"] == len(splits_of(tmp_path)["train"])
     # --jobs 2: each variant was evaluated in its own process
     assert {p.name for p in (tmp_path / "w" / "parts").glob("*.json")} == {
         "full.json",
@@ -54,9 +59,13 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "r2 Rg" in table and "no_refinement" in table
     # the splits keep test compositions out of training
-    splits = json.loads((tmp_path / "w" / "data" / "splits.json").read_text())
+    splits = splits_of(tmp_path)
     assert set(res["settings"]["test_chains"]) == {Path(f).stem for f in splits["test"]}
     assert not set(splits["test"]) & set(splits["train"])
+
+
+def splits_of(tmp_path: Path) -> dict:
+    return json.loads((tmp_path / "w" / "data" / "splits.json").read_text())
 
 
 def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
@@ -77,7 +86,7 @@ def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
     out = tmp_path / "val.json"
     rc = mod.main(
         ["--data", str(data), "--work", str(work), "--split", "val", "--device", "cpu",
-         "--variants", "ancestral_widen_0.3", "--steps", "3", "--replicas", "1",
+         "--variants", "ancestral_widen_0.3,independent_noise", "--steps", "3", "--replicas", "1",
          "--record-interval", "1", "--no-speed", "--output", str(out)]
     )  # fmt: skip
     assert rc == 0
@@ -88,3 +97,4 @@ def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
     row = res["rows"]["ancestral_widen_0.3"]
     assert row["rollouts"] == len(splits["val"])
     assert Path(row["report"]).is_file() and "eval_val" in row["report"]
+    assert res["rows"]["independent_noise"]["rollouts"] == len(splits["val"])
