@@ -46,8 +46,8 @@ def add_refinement_arguments(p: argparse.ArgumentParser) -> None:
 def config_overrides(config: Any, changes: dict[str, Any]) -> dict[str, Any]:
     """Keyword overrides of :func:`openmm_cgml.export.export_step_module` for ModelConfig
     refinement ``changes`` (``refine_levels``, ``refine_sigma_max``, ``refine_sampler``,
-    ``refine_widen``, ``refine_steps``, ``refine_step_size``, ``noise_correlation``), checked by ``ModelConfig``
-    (a ``ValueError`` names the bad field)."""
+    ``refine_widen``, ``refine_steps``, ``refine_step_size``, ``noise_correlation``), checked
+    by ``ModelConfig`` (a ``ValueError`` names the bad field)."""
     changes = {k: v for k, v in changes.items() if v is not None}
     if not changes:
         return {}

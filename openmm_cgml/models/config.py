@@ -115,8 +115,9 @@ class ModelConfig:
             acceleration noise (:mod:`openmm_cgml.models.noise`; applied by the exported
             step module): each bead keeps its variance, collective modes of the CG bond graph
             (Laplacian eigenvalue << lambda0) get more of it, bond stretching less. 0 =
-            independent per bead (the method's diagonal Gaussian). Fitted after training by
-            maximum likelihood on training residuals (``cgml fit-noise``).
+            independent per bead (the method's diagonal Gaussian; the default). Fitted after
+            training by maximum likelihood on training residuals (``cgml fit-noise``); on the
+            polymer benchmark it made rollouts worse (:mod:`openmm_cgml.models.noise`).
         refine_steps: Langevin steps per refinement level.
         refine_step_size: epsilon (nm^2); step at level sigma is eps * (sigma / sigma_min)^2.
         refine_noise: 1 = annealed Langevin, 0 = deterministic score ascent.

@@ -34,6 +34,7 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
             "full,no_refinement",
             "--jobs",
             "2",
+            "--fit-noise",
             "--output",
             str(out),
         ]
