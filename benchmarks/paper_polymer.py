@@ -343,18 +343,10 @@ def train_variant(
 def fit_noise_correlation_of(checkpoint: Path, data: Path, device: str) -> float:
     """Fit the bond-graph noise correlation of a trained variant on the training chains
     (``cgml fit-noise CHECKPOINT DATA --split train --write``); returns lambda0."""
-    from openmm_cgml.evaluation.noise_fit import (
-        fit_noise_correlation,
-        teacher_forced_residuals,
-        write_noise_correlation,
-    )
-    from openmm_cgml.models import load_checkpoint
+    from openmm_cgml.evaluation.noise_fit import fit_checkpoint_noise
 
     dev = "cuda" if device in ("auto", "cuda") and _cuda_available() else "cpu"
-    model = load_checkpoint(checkpoint, map_location=dev)
-    files = resolve_files(data, "train")
-    fit = fit_noise_correlation(teacher_forced_residuals(model, files, device=dev))
-    write_noise_correlation(checkpoint, fit, {"reference": str(data), "split": "train"})
+    fit = fit_checkpoint_noise(checkpoint, data, "train", device=dev, write=True)
     print(
         f"[{checkpoint.parent.name}] noise correlation lambda0 = {fit.lambda0:g} "
         f"(gain {fit.gain_per_bead:+.3f} nats per bead-component, {fit.molecules} train chains)",

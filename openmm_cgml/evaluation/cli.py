@@ -165,36 +165,23 @@ def _register_fit_noise(subparsers: Any) -> None:
 def run_fit_noise(args: argparse.Namespace) -> int:
     import json
 
-    from openmm_cgml.evaluation.data import resolve_files
-    from openmm_cgml.evaluation.noise_fit import (
-        fit_noise_correlation,
-        teacher_forced_residuals,
-        write_noise_correlation,
-    )
-    from openmm_cgml.export.checkpoint import load_checkpoint
+    from openmm_cgml.evaluation.noise_fit import fit_checkpoint_noise
     from openmm_cgml.utils import atomic_write
 
     if args.windows < 1:
         raise ValueError("--windows must be >= 1")
-    if not (Path(args.model) / "config.json").is_file():
-        raise FileNotFoundError(f"{args.model}/config.json not found: give a checkpoint folder "
-                                "(e.g. runs/NAME/final)")
-    model = load_checkpoint(args.model, device=args.device)
-    files = resolve_files(args.reference, args.split)
-    residuals = teacher_forced_residuals(model, files, windows=args.windows,
-                                         device=args.device, seed=args.seed)
-    fit = fit_noise_correlation(residuals)
+    fit = fit_checkpoint_noise(args.model, args.reference, args.split, windows=args.windows,
+                               device=args.device, seed=args.seed, write=args.write)
+    source = {"reference": [str(a) for a in args.reference], "split": args.split}
     print(f"{fit.molecules} molecules, {fit.windows} windows: residual RMS {fit.residual_rms:.3f}, "
           f"bonded correlation {fit.bonded_correlation:.3f}\n"
           f"lambda0 = {fit.lambda0:g} (log-likelihood gain over independent noise "
           f"{fit.gain_per_bead:+.4f} nats per bead-component)")
-    source = {"reference": [str(a) for a in args.reference], "split": args.split,
-              "seed": args.seed, "windows_per_file": args.windows}
     if args.json:
-        atomic_write(args.json, json.dumps({**fit.to_dict(), **source}, indent=1) + "\n")
+        atomic_write(args.json, json.dumps({**fit.to_dict(), **source, "seed": args.seed,
+                                            "windows_per_file": args.windows}, indent=1) + "\n")
     if args.write:
-        path = write_noise_correlation(args.model, fit, source)
-        print(f"wrote model.noise_correlation = {fit.lambda0:g} to {path}")
+        print(f"wrote model.noise_correlation = {fit.lambda0:g} to {args.model}/config.json")
     return 0
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 __all__ = ["NoiseFit", "teacher_forced_residuals", "correlation_log_likelihood",
-           "fit_noise_correlation", "write_noise_correlation"]
+           "fit_noise_correlation", "write_noise_correlation", "fit_checkpoint_noise"]
 
 #: default grid of lambda0 (dimensionless Laplacian eigenvalue scale)
 DEFAULT_GRID = tuple(float(x) for x in np.round(np.logspace(-2, 2, 41), 6))
@@ -172,3 +172,28 @@ def write_noise_correlation(model_dir: str | os.PathLike, fit: NoiseFit,
     meta["noise_correlation_fit"] = {**fit.to_dict(), **(source or {})}
     atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path
+
+
+def fit_checkpoint_noise(model_dir: str | os.PathLike, reference: Any, split: str | None = None,
+                         *, windows: int = 64, device: str = "cpu", seed: int = 0,
+                         write: bool = False) -> NoiseFit:
+    """Load the checkpoint ``model_dir``, fit its noise correlation on the trajectories
+    ``reference`` (files, a folder, a glob or splits.json; with ``split``, use the training
+    split) and, with ``write``, store lambda0 in its ``config.json``
+    (:func:`write_noise_correlation`, recording the data, split, seed and windows)."""
+    from openmm_cgml.evaluation.data import resolve_files
+    from openmm_cgml.models import load_checkpoint
+
+    if not (Path(model_dir) / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}/config.json not found: give a checkpoint folder "
+                                "(e.g. runs/NAME/final)")
+    files = resolve_files(reference, split)
+    model = load_checkpoint(model_dir, map_location=device)
+    fit = fit_noise_correlation(teacher_forced_residuals(model, files, windows=windows,
+                                                         device=device, seed=seed))
+    if write:
+        ref = [str(r) for r in reference] if isinstance(reference, (list, tuple)) \
+            else str(reference)
+        write_noise_correlation(model_dir, fit, {"reference": ref, "split": split, "seed": seed,
+                                                 "windows_per_file": windows})
+    return fit
