@@ -33,12 +33,13 @@ def villin():
     return coarse_grain(VILLIN, scheme="residue")
 
 
-def _cgmodel():
+def _cgmodel(**kw):
     from openmm_cgml.models import CGModel, ModelConfig
 
     torch.manual_seed(0)
     cfg = ModelConfig(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
-                      noise_levels=4, refine_levels=2, refine_steps=2, refine_step_size=1e-5)
+                      noise_levels=4, refine_levels=2, refine_steps=2, refine_step_size=1e-5,
+                      **kw)
     return CGModel(cfg, {"dt": 10.0, "velocity_rms": 0.01, "acceleration_rms": 1e-4,
                          "displacement_rms": 0.1})
 
@@ -56,13 +57,17 @@ def _plugin_run(module, mapping, history, n_steps, seed):
     return np.asarray(frames), integrator, context
 
 
-@pytest.mark.parametrize("which", ["analytic", "cgmodel"])
+@pytest.mark.parametrize("which", ["analytic", "cgmodel", "correlated"])
 def test_plugin_equals_python_rollout(villin, which):
     if which == "analytic":
         module = export_step_module(HarmonicLangevinModel(history_length=3), villin,
                                     sigmas=[0.02, 0.01], steps_per_level=2, step_size=1e-6)
-    else:
+    elif which == "cgmodel":
         module = export_step_module(_cgmodel(), villin)
+    else:  # bond-graph correlated noise, widened ancestral walk: one extra draw per step
+        module = export_step_module(_cgmodel(noise_correlation=0.3, refine_sampler="ancestral",
+                                             refine_widen=True, refine_sigma_max=0.05), villin)
+        assert module.noise_draws == 1 + 2 + 1
     rng = np.random.default_rng(0)
     x0 = villin.bead_positions()[0]
     history = np.stack([x0 + 0.005 * rng.normal(size=x0.shape) for _ in range(3)])
