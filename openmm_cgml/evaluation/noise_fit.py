@@ -74,17 +74,17 @@ def teacher_forced_residuals(model: torch.nn.Module, files: Sequence[str | os.Pa
     """
     from openmm_cgml.evaluation.data import load_trajectories
     from openmm_cgml.evaluation.pipeline import _frame_ratio
-    from openmm_cgml.export import build_step_module
+    from openmm_cgml.export import build_step_module, inference_settings
     from openmm_cgml.reference.storage import TrajectoryFile
 
+    settings = inference_settings(model)
+    k, dt = settings.history_length, settings.timestep_ps
     rng = np.random.default_rng(seed)
     out = []
     for path in files:
         with TrajectoryFile(path) as tf:
             mapping = tf.mapping
         (name, ref), = load_trajectories([path]).items()
-        probe = build_step_module(model, [mapping], device=device, sigmas=[])
-        k, dt = int(probe.history_length), float(probe.timestep_ps)
         x = max(ref.runs, key=len)[:: _frame_ratio(dt, ref.dt_ps, name)]
         starts = np.arange(0, len(x) - k)
         if len(starts) == 0:

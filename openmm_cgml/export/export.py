@@ -65,8 +65,8 @@ class InferenceSettings:
 
     @property
     def noise_draws(self) -> int:
-        return noise_draws(len(self.sigmas), self.steps_per_level, self.sampler) + int(
-            self.noise_correlation > 0 and self.widen and bool(self.sigmas))
+        return noise_draws(len(self.sigmas), self.steps_per_level, self.sampler,
+                           self.noise_correlation > 0 and self.widen)
 
 
 def _config_dict(model: torch.nn.Module) -> dict[str, Any]:

@@ -206,8 +206,8 @@ class StepModule(torch.nn.Module):
         self.register_buffer("noise_rows", rows.to(device))
         self.register_buffer("noise_cols", cols.to(device))
         self.register_buffer("noise_weights", weights.to(device=device, dtype=dtype))
-        self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler) + int(
-            self.correlated and self.widen)
+        self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler,
+                                            self.correlated and self.widen)
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
         # informative: dtype of the dynamics/score weights (hidden features)
         self.network_dtype: str = str(network_dtype)

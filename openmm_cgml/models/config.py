@@ -12,13 +12,15 @@ FAMILIES = ("plain", "equivariant")
 SAMPLERS = ("langevin", "ddim", "ancestral")
 
 
-def noise_draws(levels: int, steps_per_level: int, sampler: str) -> int:
+def noise_draws(levels: int, steps_per_level: int, sampler: str,
+                correlated_widen: bool = False) -> int:
     """Standard-normal draws [M, N, 3] one model step consumes: 1 for the acceleration plus
     one per refinement step (``steps_per_level`` per level for Langevin, one per level for
-    the diffusion samplers)."""
+    the diffusion samplers), plus 1 for the independent widening of a step with correlated
+    noise (``correlated_widen``: noise correlation > 0 and widen, with a ladder)."""
     if levels <= 0:
         return 1
-    return 1 + levels * (steps_per_level if sampler == "langevin" else 1)
+    return 1 + levels * (steps_per_level if sampler == "langevin" else 1) + int(correlated_widen)
 
 
 def coerce_numbers(obj: Any, where: str) -> None:
