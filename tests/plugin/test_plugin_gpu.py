@@ -156,10 +156,12 @@ def test_cuda_graph_replay_matches_ordinary_calls():
 
 
 
-def test_shipped_model_replayed_as_cuda_graph():
+@pytest.mark.parametrize("correlation", [0.0, 0.3])
+def test_shipped_model_replayed_as_cuda_graph(correlation):
     """The default model on villin, exported for CUDA (static graph chosen automatically), is
     captured by the integrator and follows the ordinary calls' trajectory (same seed; scatter
-    sums use atomics, so agreement is to float rounding, not bit for bit)."""
+    sums use atomics, so agreement is to float rounding, not bit for bit); also with
+    bond-graph correlated noise (``noise_correlation``, a sparse product per step)."""
     import os
 
     import openmm.app
@@ -169,8 +171,8 @@ def test_shipped_model_replayed_as_cuda_graph():
 
     model = load_model()
     villin = model.map(os.path.join(os.path.dirname(openmm.app.__file__), "data", "test.pdb"))
-    module = model.export(villin, device="cuda")
-    assert module.graph_safe
+    module = model.export(villin, device="cuda", noise_correlation=correlation)
+    assert module.graph_safe and module.noise_correlation == correlation
     x0 = villin.bead_positions()
     x0 = x0[0] if x0.ndim == 3 else x0
     final, status = {}, {}
