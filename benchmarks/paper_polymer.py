@@ -344,21 +344,16 @@ def fit_noise_correlation_of(checkpoint: Path, data: Path, device: str) -> float
     """Fit the bond-graph noise correlation of a trained variant on the training chains
     (``cgml fit-noise CHECKPOINT DATA --split train --write``); returns lambda0."""
     from openmm_cgml.evaluation.noise_fit import fit_checkpoint_noise
+    from openmm_cgml.training.distributed import pick_device
 
-    dev = "cuda" if device in ("auto", "cuda") and _cuda_available() else "cpu"
-    fit = fit_checkpoint_noise(checkpoint, data, "train", device=dev, write=True)
+    fit = fit_checkpoint_noise(checkpoint, data, "train", device=pick_device(device).type,
+                               write=True)
     print(
         f"[{checkpoint.parent.name}] noise correlation lambda0 = {fit.lambda0:g} "
         f"(gain {fit.gain_per_bead:+.3f} nats per bead-component, {fit.molecules} train chains)",
         flush=True,
     )
     return fit.lambda0
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def reference_speed(

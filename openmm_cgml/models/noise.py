@@ -73,17 +73,23 @@ def correlation_entries(cg_bonds: torch.Tensor, batch: torch.Tensor, lambda0: fl
     if n and np.any(np.diff(b) < 0):
         raise ValueError("batch must be sorted (molecules stored contiguously)")
     starts = np.concatenate([[0], np.flatnonzero(np.diff(b)) + 1]) if n else np.zeros(0, int)
-    stops = np.concatenate([starts[1:], [n]]) if n else np.zeros(0, int)
-    mol_of_bond = b[bonds[:, 0]] if len(bonds) else np.zeros(0, np.int64)
+    sizes = np.diff(np.concatenate([starts, [n]])) if n else np.zeros(0, int)
+    molecule = np.repeat(np.arange(len(starts)), sizes)  # 0..M-1 per bead
+    mol_of_bond = molecule[bonds[:, 0]]
+    crossing = np.flatnonzero(mol_of_bond != molecule[bonds[:, 1]])
+    if len(crossing):
+        raise ValueError(f"molecule {int(mol_of_bond[crossing[0]])}: a CG bond joins two "
+                         "molecules")
+    # the bonds of every molecule in one pass (grouped by molecule, local indices)
+    order = np.argsort(mol_of_bond, kind="stable")
+    per_molecule = np.split(bonds[order] - starts[mol_of_bond[order], None],
+                            np.cumsum(np.bincount(mol_of_bond, minlength=len(starts)))[:-1])
     rows, cols, vals = [], [], []
     cache: dict[tuple[int, bytes], np.ndarray] = {}
-    for m, (a, z) in enumerate(zip(starts, stops, strict=True)):
-        local = bonds[mol_of_bond == b[a]] - a
-        if len(local) and (local.min() < 0 or local.max() >= z - a):
-            raise ValueError(f"molecule {m}: a CG bond joins two molecules")
-        key = (int(z - a), np.ascontiguousarray(np.sort(local, axis=1)).tobytes())
+    for a, size, local in zip(starts, sizes, per_molecule, strict=True):
+        key = (int(size), np.ascontiguousarray(np.sort(local, axis=1)).tobytes())
         if key not in cache:
-            cache[key] = correlation_factor(local, int(z - a), lambda0)
+            cache[key] = correlation_factor(local, int(size), lambda0)
         k = cache[key]
         r, c = np.nonzero(np.abs(k) > 0)
         rows.append(r + a)
