@@ -145,10 +145,14 @@ FULL = {
         # median steps before a blow-up 26 with the authors' settings (0.01-0.1 input noise,
         # Langevin on the smallest levels), 152 with Langevin from 0.2 nm, and no blow-up in
         # 200 steps (10/10 rollouts) with this DDIM ladder.
+        # Since 2026-12-03 new variants are rolled out like the shipped polymer-comb: the
+        # sampled Gaussian widened by the ladder top, then the ancestral walk down the same 8
+        # levels from 0.3 nm (chosen on the val chains; benchmarks/results/h200_2026-12-03b/).
         "refine_levels": 8,
         "refine_steps": 1,
-        "refine_sigma_max": 0.6,
-        "refine_sampler": "ddim",
+        "refine_sigma_max": 0.3,
+        "refine_sampler": "ancestral",
+        "refine_widen": True,
         "input_noise_max": 2.0,
         "input_noise_min": 0.2,
     },
@@ -222,6 +226,7 @@ VARIANTS = {
     "full": {"family": "plain"},
     "equivariant": {"family": "equivariant"},
     "k2": {"family": "plain", "history_length": 2},
+    "equivariant_k2": {"family": "equivariant", "history_length": 2},
 }
 
 #: table rows that reuse the weights of ``full`` with other inference settings:
@@ -652,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         "--variants",
         default="full,no_refinement,equivariant,k2",
         help="comma-separated rows (full, no_refinement, langevin, ancestral, ddim, "
-        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2)",
+        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2, equivariant_k2)",
     )
     ap.add_argument(
         "--jobs",
