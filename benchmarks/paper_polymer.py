@@ -227,6 +227,9 @@ VARIANTS = {
     "equivariant": {"family": "equivariant"},
     "k2": {"family": "plain", "history_length": 2},
     "equivariant_k2": {"family": "equivariant", "history_length": 2},
+    # input noise as one random shift of all k history frames (rho = 1): the model learns to
+    # pull positions back onto the chain's manifold without learning to damp clean velocities
+    "equivariant_shifted": {"family": "equivariant", "input_noise_correlation": 1.0},
 }
 
 #: table rows that reuse the weights of ``full`` with other inference settings:
@@ -657,7 +660,7 @@ def main(argv: list[str] | None = None) -> int:
         "--variants",
         default="full,no_refinement,equivariant,k2",
         help="comma-separated rows (full, no_refinement, langevin, ancestral, ddim, "
-        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2, equivariant_k2)",
+        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2, equivariant_k2, equivariant_shifted)",
     )
     ap.add_argument(
         "--jobs",

@@ -1,5 +1,5 @@
-# H200 run A: train the equivariant (PaiNN-style) GNN at k = 20, the plain GNN at k = 2 and the
-# equivariant GNN at k = 2 side by side on one GPU (same data, seed 0, 6,000 steps or 400 s each,
+# H200 run A: train the equivariant (PaiNN-style) GNN at k = 20, the plain GNN at k = 2, the
+# equivariant GNN at k = 2 and the equivariant GNN with shifted-history input noise side by side on one GPU (same data, seed 0, 6,000 steps or 400 s each,
 # whichever comes first); the final weights come back as one tar per variant.
 set -u
 R=$OUT
@@ -10,7 +10,7 @@ timeout -k 10 -s INT 130 python3 -m openmm_cgml.cli generate polymer --chains 20
   --time 8000tau --equilibrate 200tau --stride 5tau --platform CUDA --no-progress \
   --checkpoint-interval 60 --max-wall 85 -o data/polymer >$R/gen_polymer.log 2>&1
 echo "gen $(( $(date +%s) - t0 )) s"
-for v in equivariant k2 equivariant_k2; do
+for v in equivariant k2 equivariant_k2 equivariant_shifted; do
   rm -rf runs/abl_$v
   timeout -k 10 -s INT 470 python3 - $v >$R/train_$v.log 2>&1 <<'PY' &
 import sys
@@ -25,7 +25,7 @@ PY
 done
 wait
 echo "train $(( $(date +%s) - t0 )) s"
-for v in equivariant k2 equivariant_k2; do
+for v in equivariant k2 equivariant_k2 equivariant_shifted; do
   tail -n 3 $R/train_$v.log; tail -n 1 runs/abl_$v/models/$v/metrics.csv
   tar -C runs/abl_$v/models/$v -cf $R/final_$v.tar final metrics.csv
 done
