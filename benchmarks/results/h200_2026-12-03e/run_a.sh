@@ -1,6 +1,7 @@
 # H200 run A: train the equivariant (PaiNN-style) GNN at k = 20, the plain GNN at k = 2, the
-# equivariant GNN at k = 2 and the equivariant GNN with shifted-history input noise side by side on one GPU (same data, seed 0, 6,000 steps or 400 s each,
-# whichever comes first); the final weights come back as one tar per variant.
+# equivariant GNN at k = 2 and the equivariant GNN with shifted-history input noise side by side
+# on one GPU (same data, seed 0, 6,000 steps or 400 s each, whichever comes first); the final
+# weights come back as one tar per variant, the four training logs as train.log.
 set -u
 R=$OUT
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
@@ -12,7 +13,7 @@ timeout -k 10 -s INT 130 python3 -m openmm_cgml.cli generate polymer --chains 20
 echo "gen $(( $(date +%s) - t0 )) s"
 for v in equivariant k2 equivariant_k2 equivariant_shifted; do
   rm -rf runs/abl_$v
-  timeout -k 10 -s INT 470 python3 - $v >$R/train_$v.log 2>&1 <<'PY' &
+  timeout -k 10 -s INT 470 python3 - $v >/tmp/train_$v.log 2>&1 <<'PY' &
 import sys
 from pathlib import Path
 sys.path.insert(0, "benchmarks")
@@ -26,7 +27,8 @@ done
 wait
 echo "train $(( $(date +%s) - t0 )) s"
 for v in equivariant k2 equivariant_k2 equivariant_shifted; do
-  tail -n 3 $R/train_$v.log; tail -n 1 runs/abl_$v/models/$v/metrics.csv
+  (echo "== $v"; cat /tmp/train_$v.log) >>$R/train.log
+  tail -n 3 /tmp/train_$v.log; tail -n 1 runs/abl_$v/models/$v/metrics.csv
   tar -C runs/abl_$v/models/$v -cf $R/final_$v.tar final metrics.csv
 done
 ls -la $R
