@@ -230,6 +230,11 @@ VARIANTS = {
     # input noise as one random shift of all k history frames (rho = 1): the model learns to
     # pull positions back onto the chain's manifold without learning to damp clean velocities
     "equivariant_shifted": {"family": "equivariant", "input_noise_correlation": 1.0},
+    "equivariant_k2_shifted": {
+        "family": "equivariant",
+        "history_length": 2,
+        "input_noise_correlation": 1.0,
+    },
 }
 
 #: table rows that reuse the weights of ``full`` with other inference settings:
