@@ -665,7 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         "--variants",
         default="full,no_refinement,equivariant,k2",
         help="comma-separated rows (full, no_refinement, langevin, ancestral, ddim, "
-        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2, equivariant_k2, equivariant_shifted)",
+        "ancestral_widen, ancestral_widen_0.3, independent_noise, equivariant, k2, "
+        "equivariant_k2, equivariant_shifted, equivariant_k2_shifted)",
     )
     ap.add_argument(
         "--jobs",

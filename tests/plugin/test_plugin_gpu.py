@@ -188,6 +188,42 @@ def test_shipped_model_replayed_as_cuda_graph(correlation):
     np.testing.assert_allclose(final[True], final[False], atol=1e-3)
 
 
+def test_shipped_polymer_model_replayed_as_cuda_graph():
+    """``polymer-comb`` (equivariant GNN, k = 2) on a comb chain of the small polymer set,
+    exported for CUDA: captured by the integrator as a CUDA graph, it follows the ordinary
+    calls' trajectory (same seed, float rounding) and keeps its bonds."""
+    import os
+
+    from openmm_cgml.pretrained import load_model
+    from openmm_cgml.reference.storage import TrajectoryFile
+    from openmm_cgml.simulation import create_integrator, create_system
+
+    model = load_model("polymer-comb")
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "polymer", "poly_0011.h5")
+    with TrajectoryFile(path) as tf:
+        cg = tf.mapping
+        frames = np.asarray(tf.bead_positions[:], dtype=np.float64)
+    k = model.history_length
+    module = model.export(cg, device="cuda")
+    assert module.graph_safe
+    final, status = {}, {}
+    for use in (True, False):
+        integ = create_integrator(module, seed=3)
+        integ.setUseCudaGraphs(use)
+        ctx = cuda_context(create_system(cg), integ)
+        ctx.setPositions(frames[-1])
+        integ.setHistory(frames[-k:])
+        integ.step(8)
+        final[use] = integ.getHistory()[-1]
+        status[use] = integ.getCudaGraphStatus()
+    assert status[True] == "captured", status[True]
+    np.testing.assert_allclose(final[True], final[False], atol=1e-3)
+    bonds = np.asarray(cg.cg_bonds).reshape(-1, 2)
+    lengths = np.linalg.norm(final[True][bonds[:, 0]] - final[True][bonds[:, 1]], axis=-1)
+    ref = np.linalg.norm(frames[:, bonds[:, 0]] - frames[:, bonds[:, 1]], axis=-1).max()
+    assert np.all(np.isfinite(final[True])) and lengths.max() < 2 * ref
+
+
 def test_simulate_on_cuda_with_tf32_and_optimized_executor(tmp_path):
     """``cgml simulate --tf32 --replicas 4`` on CUDA: the static-pair module is captured as a
     CUDA graph and run under TorchScript's optimizing executor; the run completes with finite
