@@ -12,20 +12,22 @@ training, see ``openmm_cgml.reference.polymer``) are compared with the chain's r
   (reference: all test chains in one OpenMM System; CG: all test chains in one batched
   TorchScript step module). CG cost per step = timed calls of the exported module.
 
-Variants (rows): ``full`` (plain GNN, k frames, score refinement as its config says: a
-model trained here keeps the preset's DDIM ladder from 0.6 nm; the shipped ``polymer-comb``
-refines with the ancestral walk, its sampled Gaussian widened, from 0.3 nm),
+Variants (rows): ``full`` (the method as published: plain GNN, k = 20 frames, score
+refinement as its config says: a model trained here uses the preset's ancestral walk, its
+sampled Gaussian widened, from 0.3 nm),
 ``no_refinement`` (the same weights, refinement off), ``langevin`` (the same weights, the
 method's annealed-Langevin refinement: 5 levels x 3 steps from 0.2 nm), ``ancestral`` /
 ``ddim`` (the same weights, that sampler from 0.6 nm; ``ancestral_widen``: with the sampled
 Gaussian widened by the ladder top first; ``ancestral_widen_0.3``: the same from 0.3 nm),
 ``independent_noise`` (the same weights, the sampled noise independent per bead: the
 method's diagonal Gaussian, without the bond-graph correlation fitted after training, see
-``cgml fit-noise``), ``equivariant`` (PaiNN-style GNN, k frames) and ``k2`` (plain GNN with
-the minimal history, k = 2 frames = one velocity). With ``--fit-noise`` a newly trained
-variant gets its noise correlation fitted on the training chains right after training (off by
-default: on the 40 test chains the fitted correlation made both r^2 worse,
-``benchmarks/results/h200_2026-12-03d/``).
+``cgml fit-noise``), ``equivariant`` (PaiNN-style GNN, k frames), ``k2`` (plain GNN with
+the minimal history, k = 2 frames = one velocity), ``equivariant_k2`` (the architecture of the
+shipped ``polymer-comb`` since 2026-12-03) and ``equivariant_shifted`` /
+``equivariant_k2_shifted`` (input noise drawn as one shift of all history frames). With
+``--fit-noise`` a newly trained variant gets its noise correlation fitted on the training
+chains right after training (off by default: on the 40 test chains the fitted correlation
+made both r^2 worse, ``benchmarks/results/h200_2026-12-03d/``).
 Published figures (plain GNN, 10^5-step rollouts): r^2 = 0.90 (Rg), 0.48 (relaxation time).
 
     python benchmarks/paper_polymer.py --quick                  # CPU, a few minutes
