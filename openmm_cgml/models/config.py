@@ -131,6 +131,14 @@ class ModelConfig:
             finite-difference velocities and teaches the dynamics to distrust them; near 1
             the structure is perturbed but the velocities stay clean.
         nll_weight, dsm_weight, rg_weight: loss weights (rg_weight > 0 adds an Rg head).
+        drift_horizon, drift_weight: multi-step drift consistency (training only). With
+            ``drift_weight > 0`` every training window holds ``k + drift_horizon`` frames: the
+            one-step NLL is averaged over the ``drift_horizon`` consecutive sub-windows, and
+            the term ``drift`` adds the squared sum of their standardised one-step residuals
+            divided by ``drift_horizon`` (1 in expectation for a calibrated model). A bias of
+            the mean that persists over consecutive steps -- a too-weak restoring drift of
+            the slow modes -- then costs ``drift_horizon`` times more than in the one-step
+            NLL, where it is buried in the step noise. Default 1 / 0: off.
         element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes;
             ``residue_vocab = 0`` / ``role_vocab = 0`` mean "the size of
             ``openmm_cgml.mapping.features.RESIDUE_VOCAB`` / ``ROLE_VOCAB``" (filled in
@@ -165,6 +173,8 @@ class ModelConfig:
     nll_weight: float = 1.0
     dsm_weight: float = 1.0
     rg_weight: float = 0.0
+    drift_horizon: int = 1
+    drift_weight: float = 0.0
     element_vocab: int = 120
     residue_vocab: int = 0
     role_vocab: int = 0
@@ -210,9 +220,14 @@ class ModelConfig:
         if self.sigma_min > self.sigma_max:
             bad("sigma_min", "must be <= sigma_max")
         for name in ("refine_step_size", "refine_noise", "input_noise_max", "input_noise_min",
-                     "nll_weight", "dsm_weight", "rg_weight"):
+                     "nll_weight", "dsm_weight", "rg_weight", "drift_weight"):
             if float(getattr(self, name)) < 0 or not math.isfinite(float(getattr(self, name))):
                 bad(name, "must be a finite number >= 0")
+        if int(self.drift_horizon) < 1:
+            bad("drift_horizon", "must be >= 1 (frames after the history per training window)")
+        if self.drift_weight > 0 and int(self.drift_horizon) < 2:
+            bad("drift_weight", "needs drift_horizon >= 2 (the drift term sums residuals of "
+                "consecutive steps)")
         if self.input_noise_min > self.input_noise_max:
             bad("input_noise_min", "must be <= input_noise_max")
         if not 0.0 <= float(self.input_noise_correlation) <= 1.0:

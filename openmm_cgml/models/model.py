@@ -87,6 +87,8 @@ class CGModel(nn.Module):
                 config.avg_neighbors, config.min_std)
             self.score_net = EquivariantScoreNet(
                 h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
+        # consecutive one-step windows per training window (see ModelConfig.drift_horizon)
+        self.drift_horizon = int(config.drift_horizon) if config.drift_weight > 0 else 1
         self.use_rg = config.rg_weight > 0
         self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()
         self.register_buffer("sigmas", torch.tensor(config.sigmas(), dtype=torch.float32))
@@ -268,7 +270,9 @@ class CGModel(nn.Module):
 
         ``aug_sigma`` [G] input-noise level (nm), ``aug_noise`` [k, N, 3] (unit variance;
         correlated between frames by ``input_noise_correlation``), ``dsm_level`` int64 [G]
-        noise-ladder index, ``dsm_noise`` [N, 3].
+        noise-ladder index, ``dsm_noise`` [N, 3]; with ``drift_weight > 0`` also
+        ``aug_noise_more`` [drift_horizon - 1, k, N, 3], the input noise of the later
+        sub-windows.
         Passing them to :meth:`loss` explicitly makes a loss evaluation reproducible and
         lets a batch be split across processes with identical draws.
         """
@@ -297,6 +301,12 @@ class CGModel(nn.Module):
         if rho > 0:  # drawn last: rho = 0 keeps the draws of earlier versions
             common = randn(n, 3)
             out["aug_noise"] = math.sqrt(rho) * common + math.sqrt(1 - rho) * out["aug_noise"]
+        m = self.drift_horizon
+        if m > 1:  # the input noise of sub-windows 2..m, drawn after all of the above
+            more = randn(m - 1, k, n, 3)
+            if rho > 0:
+                more = math.sqrt(rho) * randn(m - 1, 1, n, 3) + math.sqrt(1 - rho) * more
+            out["aug_noise_more"] = more
         return out
 
     @torch.jit.unused
@@ -320,20 +330,24 @@ class CGModel(nn.Module):
         noisy history so that it still leads to the true next frame.
         Also returns ``mse_acc`` (normalised mean-acceleration error, for monitoring).
         """
-        k = self.history_length
-        if batch.frames.shape[0] < k + 1:
+        k, m = self.history_length, self.drift_horizon
+        if batch.frames.shape[0] < k + m:
             raise ValueError(f"batch has {batch.frames.shape[0]} frames per window, the model "
-                             f"needs history_length + 1 = {k + 1}")
+                             f"needs history_length + drift_horizon = {k + m}")
         if noise is None:
             noise = self.sample_loss_noise(batch, generator)
         self._check_vocab(batch)
         cfg = self.config
-        g = batch.num_graphs
+        g, n = batch.num_graphs, batch.num_beads
         frames = batch.frames
-        hist = frames[:k]
-        target = frames[k]
+        # m consecutive one-step windows (m = 1 unless the drift term is on), stacked as m
+        # copies of the batch's graph: one network call for all of them
+        hists = [frames[j:j + k] for j in range(m)]
+        targets = [frames[k + j] for j in range(m)]
         if self.training:
-            hist = hist + noise["aug_sigma"][batch.batch].reshape(1, -1, 1) * noise["aug_noise"]
+            sig = noise["aug_sigma"][batch.batch].reshape(1, -1, 1)
+            hists = [h + sig * (noise["aug_noise"] if j == 0 else noise["aug_noise_more"][j - 1])
+                     for j, h in enumerate(hists)]
         dt = float(batch.dt)
         if abs(dt - float(self.dt)) > 1e-6 * float(self.dt):
             raise ValueError(f"batch time step {dt} ps differs from the model's {float(self.dt)} "
@@ -341,17 +355,35 @@ class CGModel(nn.Module):
         emb = self.embed(batch.atom_element, batch.atom_residue, batch.atom_role,
                          batch.atom_mass, batch.atom_bonds, batch.bond_types,
                          batch.atom_to_bead, batch.num_beads)
-        mean, std, latent = self.dynamics(emb, hist, batch.cg_bonds, batch.batch, batch.box)
+        if m == 1:
+            hist_all, target_all, emb_all = hists[0], targets[0], emb
+            bonds_all, batch_all = batch.cg_bonds, batch.batch
+        else:
+            hist_all, target_all = torch.cat(hists, dim=1), torch.cat(targets, dim=0)
+            emb_all = emb.repeat(m, 1)
+            bonds_all = torch.cat([batch.cg_bonds + j * n for j in range(m)], dim=1)
+            batch_all = torch.cat([batch.batch + j * g for j in range(m)])
+        mean, std, latent = self.dynamics(emb_all, hist_all, bonds_all, batch_all, batch.box)
         mean, std = mean.to(frames.dtype), std.to(frames.dtype)  # full precision under autocast
-        acc = minimum_image(target - 2 * hist[-1] + hist[-2], batch.box) / dt ** 2
+        acc = minimum_image(target_all - 2 * hist_all[-1] + hist_all[-2], batch.box) / dt ** 2
         scale = self.acceleration_rms
         z = (acc - mean) / std
         nll_c = 0.5 * z * z + torch.log(std / scale) + 0.5 * math.log(2 * math.pi)
         per_bead = nll_c.mean(-1)
-        nll = scatter_mean(per_bead, batch.batch, g).mean()
-        mse = scatter_mean((((acc - mean) / scale) ** 2).mean(-1), batch.batch, g).mean()
+        nll = scatter_mean(per_bead, batch_all, g * m).mean()
+        mse = scatter_mean((((acc - mean) / scale) ** 2).mean(-1), batch_all, g * m).mean()
         out = {"nll": nll, "mse_acc": mse}
         total = cfg.nll_weight * nll
+        if m > 1:
+            # standardised residuals summed over the m consecutive steps (std not trained by
+            # this term): a calibrated, unbiased mean gives 1 per component in expectation
+            zs = ((acc - mean) / std.detach()).reshape(m, n, 3).sum(0)
+            drift = scatter_mean((zs * zs).mean(-1) / m, batch.batch, g).mean()
+            out["drift"] = drift
+            total = total + cfg.drift_weight * drift
+        # the score and Rg terms use the first sub-window only
+        latent = latent[:n]
+        hist, target = hists[0], targets[0]
         if cfg.dsm_weight > 0:
             sigma = self.sigmas.to(frames.dtype)[noise["dsm_level"]][batch.batch]
             eps = noise["dsm_noise"]
@@ -365,10 +397,10 @@ class CGModel(nn.Module):
         if self.use_rg:
             pooled = scatter_mean(latent, batch.batch, g)
             pred = self.rg_head(pooled).squeeze(-1).to(frames.dtype)
-            m = batch.bead_masses.to(frames.dtype)
-            msum = scatter_sum(m, batch.batch, g)
-            com = scatter_sum(target * m.unsqueeze(-1), batch.batch, g) / msum.unsqueeze(-1)
-            r2 = scatter_sum(((target - com[batch.batch]) ** 2).sum(-1) * m, batch.batch, g)
+            w = batch.bead_masses.to(frames.dtype)
+            msum = scatter_sum(w, batch.batch, g)
+            com = scatter_sum(target * w.unsqueeze(-1), batch.batch, g) / msum.unsqueeze(-1)
+            r2 = scatter_sum(((target - com[batch.batch]) ** 2).sum(-1) * w, batch.batch, g)
             rg = torch.sqrt(r2 / msum + 1e-12)
             rg_loss = ((pred - torch.log(rg)) ** 2).mean()
             out["rg"] = rg_loss

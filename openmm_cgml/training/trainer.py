@@ -43,7 +43,13 @@ from openmm_cgml.datasets import (
     collate_windows,
     compute_statistics,
 )
-from openmm_cgml.models import CGModel, load_checkpoint, load_train_state, save_checkpoint
+from openmm_cgml.models import (
+    CGModel,
+    ModelConfig,
+    load_checkpoint,
+    load_train_state,
+    save_checkpoint,
+)
 from openmm_cgml.models.checkpoint import read_checkpoint_config
 from openmm_cgml.training.config import TrainConfig
 from openmm_cgml.training.distributed import (
@@ -114,11 +120,15 @@ class Trainer:
         self.rows: list[dict[str, Any]] = []
         d = config.data
         k = config.model.history_length
-        self.train_set = WindowDataset(d.train, history_length=k, frame_stride=d.frame_stride,
+        # k + drift_horizon frames per window when the multi-step drift term is on
+        horizon = int(config.model.drift_horizon) if config.model.drift_weight > 0 else 1
+        self.train_set = WindowDataset(d.train, history_length=k, horizon=horizon,
+                                       frame_stride=d.frame_stride,
                                        window_step=d.window_step, split=d.train_split)
         self.val_set = None
         if d.val is not None:
-            self.val_set = WindowDataset(d.val, history_length=k, frame_stride=d.frame_stride,
+            self.val_set = WindowDataset(d.val, history_length=k, horizon=horizon,
+                                         frame_stride=d.frame_stride,
                                          window_step=d.val_window_step, split=d.val_split)
             if not math.isclose(self.val_set.dt, self.train_set.dt, rel_tol=1e-6):
                 raise ValueError(f"validation time step {self.val_set.dt} ps differs from the "
@@ -133,7 +143,8 @@ class Trainer:
             raise FileNotFoundError(f"{self.ckpt_dir}: no checkpoint to resume from")
         seed_everything(config.seed)
         if resume_from is not None:
-            saved = read_checkpoint_config(resume_from)["model"]
+            # through ModelConfig: keys added since the checkpoint was written take defaults
+            saved = ModelConfig.from_dict(read_checkpoint_config(resume_from)["model"]).to_dict()
             if saved != config.model.to_dict():
                 diff = sorted(k for k in saved if saved.get(k) != config.model.to_dict().get(k))
                 raise ValueError(f"--resume: the model section differs from the checkpoint in "

@@ -119,3 +119,25 @@ def test_cli_train_and_errors(config_file, tmp_path, capsys):
     assert "lrate" in capsys.readouterr().err
     assert main(["train", str(config_file), "-o", str(tmp_path / "e"), "--resume"]) == 2
     assert "no checkpoint" in capsys.readouterr().err
+
+
+def test_drift_term_trains_on_longer_windows(config_file, tmp_path):
+    """model.drift_weight > 0: the windows hold k + drift_horizon frames, the loss logs its
+    drift term, and a checkpoint written before the option existed still resumes."""
+    trainer = _run(config_file, tmp_path / "d",
+                   overrides=["model.drift_horizon=3", "model.drift_weight=0.5"])
+    assert trainer.train_set.frames_per_window == 3 + 3
+    assert trainer.val_set.frames_per_window == 3 + 3
+    rows = list(csv.DictReader((tmp_path / "d" / "metrics.csv").open()))
+    drift = [float(r["train_drift"]) for r in rows if r.get("train_drift")]
+    assert drift and all(d > 0 for d in drift)
+    assert any(r.get("val_drift") for r in rows)
+    # an older checkpoint's config lacks the new keys: resuming fills in their defaults
+    _run(config_file, tmp_path / "old", stop_after=4)
+    ckpt = json.loads((tmp_path / "old" / "checkpoints" / "latest.json").read_text())
+    cfg_path = tmp_path / "old" / "checkpoints" / ckpt["path"] / "config.json"
+    saved = json.loads(cfg_path.read_text())
+    for key in ("drift_horizon", "drift_weight"):
+        del saved["model"][key]
+    cfg_path.write_text(json.dumps(saved))
+    assert _run(config_file, tmp_path / "old", resume=True).step == 8
