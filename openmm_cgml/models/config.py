@@ -138,7 +138,11 @@ class ModelConfig:
             divided by ``drift_horizon`` (1 in expectation for a calibrated model). A bias of
             the mean that persists over consecutive steps -- a too-weak restoring drift of
             the slow modes -- then costs ``drift_horizon`` times more than in the one-step
-            NLL, where it is buried in the step noise. Default 1 / 0: off.
+            NLL, where it is buried in the step noise. Default 1 / 0: off. Experimental: the
+            sub-windows are teacher-forced (each sees the true frames of the earlier ones),
+            so a model can lower the term by anti-correlating its consecutive residuals
+            instead of fixing its drift; on small CPU runs it did exactly that
+            (``benchmarks/results/polymer_cpu_2026-12-03b/``).
         element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes;
             ``residue_vocab = 0`` / ``role_vocab = 0`` mean "the size of
             ``openmm_cgml.mapping.features.RESIDUE_VOCAB`` / ``ROLE_VOCAB``" (filled in
