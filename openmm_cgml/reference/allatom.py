@@ -43,11 +43,17 @@ PLATFORM_ORDER = ("CUDA", "CPU", "Reference")
 _SOLVENTS = ("implicit", "explicit")
 
 
-def select_platform(name: str | None = None, precision: str = "mixed"
-                    ) -> tuple[Any, dict[str, str]]:
+def select_platform(name: str | None = None, precision: str = "mixed",
+                    deterministic: bool = False) -> tuple[Any, dict[str, str]]:
     """Pick an OpenMM platform: by ``name``, or the first available of CUDA > CPU > Reference.
 
     Returns ``(platform, properties)``; CUDA/OpenCL/HIP get ``Precision=precision``.
+    ``deterministic``: one seed gives one trajectory, bit for bit: GPU platforms get
+    ``DeterministicForces=true``, the CPU platform runs on one thread (with several threads
+    its results vary from run to run even with deterministic forces: measured on OpenMM
+    8.6.1), Reference always is. Without it, runs of one seed on those platforms differ in
+    the last bits and chaotic dynamics turn that into different (statistically equivalent)
+    trajectories.
     """
     import openmm
 
@@ -69,8 +75,13 @@ def select_platform(name: str | None = None, precision: str = "mixed"
             raise ValueError(f"OpenMM platform {name!r} is not available here; available: "
                              f"{', '.join(available)} (or 'auto')")
         chosen = match
+    plat = openmm.Platform.getPlatformByName(chosen)
     props = {"Precision": precision} if chosen in ("CUDA", "OpenCL", "HIP") else {}
-    return openmm.Platform.getPlatformByName(chosen), props
+    if deterministic and "DeterministicForces" in plat.getPropertyNames():
+        props["DeterministicForces"] = "true"
+    if deterministic and chosen == "CPU":
+        props["Threads"] = "1"
+    return plat, props
 
 
 def openmm_seed(seed: int, salt: int = 0) -> int:
@@ -99,6 +110,7 @@ class MDSettings:
     mapping_scheme: str = "residue"
     atoms_per_bead: int | None = None
     precision: str = "mixed"
+    deterministic: bool = False
     minimize: bool = True
 
     def __post_init__(self) -> None:
@@ -140,7 +152,7 @@ class MDSettings:
     def identity(self) -> dict[str, Any]:
         """Fields that must match when a run is resumed or appended to."""
         d = dataclasses.asdict(self)
-        for key in ("production_ps", "precision"):
+        for key in ("production_ps", "precision", "deterministic"):
             d.pop(key)
         return d
 
@@ -561,7 +573,7 @@ def run_reference_set(
     extras = list(extra_attrs) if extra_attrs is not None else [{} for _ in outs]
     chk_path = checkpoint_path(outs[0])
     run_name = names[0] if n_mol == 1 else f"{names[0]} +{n_mol - 1}"
-    plat, props = select_platform(platform, settings.precision)
+    plat, props = select_platform(platform, settings.precision, settings.deterministic)
     n_target = settings.n_frames()
     spf = settings.steps_per_frame()
 

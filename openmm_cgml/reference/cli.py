@@ -57,6 +57,11 @@ def _add_common(p: argparse.ArgumentParser) -> None:
                    help="OpenMM platform: auto (CUDA > CPU > Reference), CUDA, CPU, ...")
     p.add_argument("--precision", default="mixed", choices=["single", "mixed", "double"],
                    help="GPU precision (default mixed)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="bit-reproducible runs: the same seed gives the same trajectory "
+                        "(GPU: DeterministicForces; CPU: one thread, so slower); without it "
+                        "multi-threaded CPU and GPU runs of one seed differ (statistically "
+                        "equivalent)")
     p.add_argument("--save-atoms", action="store_true",
                    help="also store all-atom (fine particle) positions")
     p.add_argument("--overwrite", action="store_true",
@@ -177,6 +182,7 @@ def _settings(args: argparse.Namespace) -> Any:
         mapping_scheme=args.mapping,
         atoms_per_bead=args.atoms_per_bead,
         precision=args.precision,
+        deterministic=args.deterministic,
     )
 
 
@@ -303,7 +309,7 @@ def _run_polymer(args: argparse.Namespace) -> int:
         stride_tau=parse_duration(args.stride, "tau", "--stride"),
         equilibration_tau=parse_duration(args.equilibrate, "tau", "--equilibrate"),
         params=params, atoms_per_bead=args.atoms_per_bead, save_atoms=args.save_atoms,
-        platform=args.platform, precision=args.precision,
+        platform=args.platform, precision=args.precision, deterministic=args.deterministic,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         min_length=args.min_length, max_length=args.max_length, overwrite=args.overwrite,
         progress=not args.no_progress, checkpoint_interval_s=args.checkpoint_interval,

@@ -540,6 +540,7 @@ def generate_polymer_dataset(
     save_atoms: bool = False,
     platform: str | None = None,
     precision: str = "mixed",
+    deterministic: bool = False,
     val_fraction: float = 0.1,
     test_fraction: float = 0.2,
     min_length: int = 20,
@@ -581,7 +582,7 @@ def generate_polymer_dataset(
                          f"{stride_tau} tau")
     n_target = int(round(n_target_f))
     n_eq = int(round(equilibration_tau / dt_tau))
-    plat, props = select_platform(platform, precision)
+    plat, props = select_platform(platform, precision, deterministic)
     identity = {
         "n_chains": n_chains, "split_seed": split_seed, "seed": seed,
         "stride_tau": stride_tau, "equilibration_tau": equilibration_tau,

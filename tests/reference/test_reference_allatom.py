@@ -153,6 +153,9 @@ def test_platform_selection():
 
     plat, props = select_platform("cpu")
     assert plat.getName() == "CPU" and props == {}
+    plat, props = select_platform("cpu", deterministic=True)
+    assert props == {"DeterministicForces": "true", "Threads": "1"}
+    assert select_platform("reference", deterministic=True)[1] == {}
     assert select_platform(None)[0].getName() in ("CUDA", "CPU", "Reference")
     with pytest.raises(ValueError, match="not available"):
         select_platform("NoSuchPlatform")
