@@ -5,9 +5,10 @@ real next-frame residuals of bonded beads are correlated (0.57 over the 140 trai
 ``cgml fit-noise``), and the slowest modes of a chain carry 2-3x the variance that
 independent noise gives them. The radius of gyration relaxes through those slow modes.
 
-Measured (``benchmarks/results/h200_2026-12-03d/``): with the fitted correlation, one
-``polymer-comb`` step from true histories gives the slow modes the reference's variance (98 %
-instead of 71 % on the 12 chains of ``tests/data/polymer``). Over rollouts, though, the chains
+Measured (``benchmarks/results/h200_2026-12-03d/``, on the plain k = 20 ``polymer-comb``
+shipped then): with the fitted correlation, one step from true histories gives the slow
+modes the reference's variance (98 % instead of 71 % on the 12 chains of
+``tests/data/polymer``). Over rollouts, though, the chains
 swell and r^2 of mean Rg drops (40 test chains: 0.825 -> 0.702). So it is off by default
 (``ModelConfig.noise_correlation = 0``): the restoring drift of the slow modes is too weak as
 well, and more noise alone does not help.
