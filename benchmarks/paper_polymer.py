@@ -22,8 +22,8 @@ Gaussian widened by the ladder top first; ``ancestral_widen_0.3``: the same from
 ``independent_noise`` (the same weights, the sampled noise independent per bead: the
 method's diagonal Gaussian, without the bond-graph correlation fitted after training, see
 ``cgml fit-noise``), ``equivariant`` (PaiNN-style GNN, k frames), ``k2`` (plain GNN with
-the minimal history, k = 2 frames = one velocity), ``equivariant_k2`` (the architecture of the
-shipped ``polymer-comb`` since 2026-12-03) and ``equivariant_shifted`` /
+the minimal history, k = 2 frames = one velocity), ``equivariant_k2`` (the shipped
+``polymer-comb-equivariant``) and ``equivariant_shifted`` /
 ``equivariant_k2_shifted`` (input noise drawn as one shift of all history frames). With
 ``--fit-noise`` a newly trained variant gets its noise correlation fitted on the training
 chains right after training (off by default: on the 40 test chains the fitted correlation

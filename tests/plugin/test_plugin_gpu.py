@@ -189,16 +189,16 @@ def test_shipped_model_replayed_as_cuda_graph(correlation):
 
 
 def test_shipped_polymer_model_replayed_as_cuda_graph():
-    """``polymer-comb`` (equivariant GNN, k = 2) on a comb chain of the small polymer set,
-    exported for CUDA: captured by the integrator as a CUDA graph, it follows the ordinary
-    calls' trajectory (same seed, float rounding) and keeps its bonds."""
+    """``polymer-comb-equivariant`` (equivariant GNN, k = 2) on a comb chain of the small
+    polymer set, exported for CUDA: captured by the integrator as a CUDA graph, it follows
+    the ordinary calls' trajectory (same seed, float rounding) and keeps its bonds."""
     import os
 
     from openmm_cgml.pretrained import load_model
     from openmm_cgml.reference.storage import TrajectoryFile
     from openmm_cgml.simulation import create_integrator, create_system
 
-    model = load_model("polymer-comb")
+    model = load_model("polymer-comb-equivariant")
     path = os.path.join(os.path.dirname(__file__), "..", "data", "polymer", "poly_0011.h5")
     with TrajectoryFile(path) as tf:
         cg = tf.mapping

@@ -144,15 +144,16 @@ def test_checkpoint_loader_accepts_a_training_output_folder(tmp_path):
         load_checkpoint(tmp_path / "nothing")
 
 
-def test_polymer_model_runs_a_test_chain_in_openmm():
-    """The shipped polymer model on a comb chain of the test data set: its bead mapping
+@pytest.mark.parametrize("name", ["polymer-comb", "polymer-comb-equivariant"])
+def test_polymer_model_runs_a_test_chain_in_openmm(name):
+    """A shipped polymer model on a comb chain of the test data set: its bead mapping
     (from the reference file), an OpenMM System + CGMLIntegrator, 20 steps of 5 tau."""
     pytest.importorskip("openmm_cgml.plugin", reason="plugin not built", exc_type=ImportError)
     from openmm_cgml.reference.storage import TrajectoryFile
 
     names = [r["name"] for r in list_models()]
-    assert "polymer-comb" in names and "protein-residue" in names
-    model = load_model("polymer-comb")
+    assert name in names and "protein-residue" in names
+    model = load_model(name)
     assert model.card["kind"] == "polymer"
     path = os.path.join(os.path.dirname(__file__), "..", "data", "polymer", "poly_0011.h5")
     with TrajectoryFile(path) as tf:
