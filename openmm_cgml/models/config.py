@@ -246,6 +246,12 @@ class ModelConfig:
                 f"[{self.sigma_min}, {self.sigma_max}] nm")
 
     @property
+    def training_horizon(self) -> int:
+        """Frames after the history in one training window: ``drift_horizon`` with the drift
+        term on, else 1 (the next frame)."""
+        return int(self.drift_horizon) if self.drift_weight > 0 else 1
+
+    @property
     def noise_draws(self) -> int:
         """Standard-normal draws [M, N, 3] one model step consumes: 1 + levels * steps
         (steps = 1 for the diffusion samplers)."""

@@ -88,7 +88,7 @@ class CGModel(nn.Module):
             self.score_net = EquivariantScoreNet(
                 h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
         # consecutive one-step windows per training window (see ModelConfig.drift_horizon)
-        self.drift_horizon = int(config.drift_horizon) if config.drift_weight > 0 else 1
+        self.drift_horizon = config.training_horizon
         self.use_rg = config.rg_weight > 0
         self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()
         self.register_buffer("sigmas", torch.tensor(config.sigmas(), dtype=torch.float32))

@@ -120,8 +120,7 @@ class Trainer:
         self.rows: list[dict[str, Any]] = []
         d = config.data
         k = config.model.history_length
-        # k + drift_horizon frames per window when the multi-step drift term is on
-        horizon = int(config.model.drift_horizon) if config.model.drift_weight > 0 else 1
+        horizon = config.model.training_horizon  # > 1 only with the multi-step drift term
         self.train_set = WindowDataset(d.train, history_length=k, horizon=horizon,
                                        frame_stride=d.frame_stride,
                                        window_step=d.window_step, split=d.train_split)
