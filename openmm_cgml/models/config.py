@@ -80,6 +80,13 @@ def refinement_ladder(sigma_max: float, sigma_min: float, noise_levels: int,
     return ladder[len(ladder) - refine_levels:]
 
 
+#: ModelConfig fields that fix the weights (see ``ModelConfig.architecture``)
+ARCHITECTURE_KEYS = ("family", "hidden", "layers", "score_layers", "embed_layers",
+                     "history_length", "cutoff_nm", "num_rbf", "avg_neighbors", "min_std",
+                     "sigma_max", "sigma_min", "noise_levels", "element_vocab",
+                     "residue_vocab", "role_vocab", "bond_vocab", "pool")
+
+
 @dataclass
 class ModelConfig:
     """Architecture and loss settings (stored as ``config.json`` in every checkpoint).
@@ -143,6 +150,19 @@ class ModelConfig:
             so a model can lower the term by anti-correlating its consecutive residuals
             instead of fixing its drift; on small CPU runs it did exactly that
             (``benchmarks/results/polymer_cpu_2026-12-03b/``).
+        rollout_horizon, rollout_weight: multi-step rollout score (training only). With
+            ``rollout_weight > 0`` every training window holds at least
+            ``k + rollout_horizon`` frames; from the true (noise-free) history two independent
+            Gaussian rollouts of ``rollout_horizon`` model steps are drawn (reparameterised:
+            gradients reach the mean; the std is held fixed, it belongs to the NLL) and
+            scored at every step j against the true frame j with the energy score, a proper
+            scoring rule: ``E|X - y| - E|X - X'| / 2``, per bead on positions (3-D distance)
+            and per molecule on the radius of gyration, in units of the displacement RMS
+            times ``sqrt(j)`` (the Rg part also times ``sqrt(beads)``). It is lowest in
+            expectation when the rollout's distribution is the reference's, so unlike the
+            drift term it cannot be lowered by correlating errors; it measures the drift of
+            the slow modes over ``rollout_horizon`` steps, where it has added up, instead of
+            over one step, where the step noise hides it. Default 0 / 0: off.
         element_vocab, residue_vocab, role_vocab, bond_vocab: embedding table sizes;
             ``residue_vocab = 0`` / ``role_vocab = 0`` mean "the size of
             ``openmm_cgml.mapping.features.RESIDUE_VOCAB`` / ``ROLE_VOCAB``" (filled in
@@ -179,6 +199,8 @@ class ModelConfig:
     rg_weight: float = 0.0
     drift_horizon: int = 1
     drift_weight: float = 0.0
+    rollout_horizon: int = 0
+    rollout_weight: float = 0.0
     element_vocab: int = 120
     residue_vocab: int = 0
     role_vocab: int = 0
@@ -224,7 +246,8 @@ class ModelConfig:
         if self.sigma_min > self.sigma_max:
             bad("sigma_min", "must be <= sigma_max")
         for name in ("refine_step_size", "refine_noise", "input_noise_max", "input_noise_min",
-                     "nll_weight", "dsm_weight", "rg_weight", "drift_weight"):
+                     "nll_weight", "dsm_weight", "rg_weight", "drift_weight",
+                     "rollout_weight"):
             if float(getattr(self, name)) < 0 or not math.isfinite(float(getattr(self, name))):
                 bad(name, "must be a finite number >= 0")
         if int(self.drift_horizon) < 1:
@@ -232,6 +255,10 @@ class ModelConfig:
         if self.drift_weight > 0 and int(self.drift_horizon) < 2:
             bad("drift_weight", "needs drift_horizon >= 2 (the drift term sums residuals of "
                 "consecutive steps)")
+        if int(self.rollout_horizon) < 0:
+            bad("rollout_horizon", "must be >= 0 (model steps rolled out per training window)")
+        if self.rollout_weight > 0 and int(self.rollout_horizon) < 1:
+            bad("rollout_weight", "needs rollout_horizon >= 1 (steps to roll out)")
         if self.input_noise_min > self.input_noise_max:
             bad("input_noise_min", "must be <= input_noise_max")
         if not 0.0 <= float(self.input_noise_correlation) <= 1.0:
@@ -247,9 +274,10 @@ class ModelConfig:
 
     @property
     def training_horizon(self) -> int:
-        """Frames after the history in one training window: ``drift_horizon`` with the drift
-        term on, else 1 (the next frame)."""
-        return int(self.drift_horizon) if self.drift_weight > 0 else 1
+        """Frames after the history in one training window: 1 (the next frame), or more with
+        the drift term (``drift_horizon``) or the rollout score (``rollout_horizon``) on."""
+        return max(int(self.drift_horizon) if self.drift_weight > 0 else 1,
+                   int(self.rollout_horizon) if self.rollout_weight > 0 else 1)
 
     @property
     def noise_draws(self) -> int:
@@ -268,6 +296,12 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def architecture(self) -> dict[str, Any]:
+        """The keys that fix the weights' shapes and the stored buffers (the noise ladder):
+        two configs whose ``architecture()`` agree can load each other's weights; the
+        others (loss weights, input noise, sampler) may differ, e.g. when fine-tuning."""
+        return {k: getattr(self, k) for k in ARCHITECTURE_KEYS} | {"rg_head": self.rg_weight > 0}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelConfig:

@@ -88,7 +88,10 @@ class CGModel(nn.Module):
             self.score_net = EquivariantScoreNet(
                 h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
         # consecutive one-step windows per training window (see ModelConfig.drift_horizon)
-        self.drift_horizon = config.training_horizon
+        self.drift_horizon = int(config.drift_horizon) if config.drift_weight > 0 else 1
+        # model steps of the rollout score (see ModelConfig.rollout_horizon; 0 = off)
+        self.rollout_horizon = int(config.rollout_horizon) if config.rollout_weight > 0 else 0
+        self.training_horizon = config.training_horizon
         self.use_rg = config.rg_weight > 0
         self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()
         self.register_buffer("sigmas", torch.tensor(config.sigmas(), dtype=torch.float32))
@@ -272,7 +275,8 @@ class CGModel(nn.Module):
         correlated between frames by ``input_noise_correlation``), ``dsm_level`` int64 [G]
         noise-ladder index, ``dsm_noise`` [N, 3]; with ``drift_weight > 0`` also
         ``aug_noise_more`` [drift_horizon - 1, k, N, 3], the input noise of the later
-        sub-windows.
+        sub-windows; with ``rollout_weight > 0`` also ``rollout_noise``
+        [rollout_horizon, 2, N, 3], the draws of the two rollouts of the rollout score.
         Passing them to :meth:`loss` explicitly makes a loss evaluation reproducible and
         lets a batch be split across processes with identical draws.
         """
@@ -307,6 +311,8 @@ class CGModel(nn.Module):
             if rho > 0:
                 more = math.sqrt(rho) * randn(m - 1, 1, n, 3) + math.sqrt(1 - rho) * more
             out["aug_noise_more"] = more
+        if self.rollout_horizon > 0:  # drawn after all of the above
+            out["rollout_noise"] = randn(self.rollout_horizon, 2, n, 3)
         return out
 
     @torch.jit.unused
@@ -331,9 +337,10 @@ class CGModel(nn.Module):
         Also returns ``mse_acc`` (normalised mean-acceleration error, for monitoring).
         """
         k, m = self.history_length, self.drift_horizon
-        if batch.frames.shape[0] < k + m:
+        if batch.frames.shape[0] < k + self.training_horizon:
             raise ValueError(f"batch has {batch.frames.shape[0]} frames per window, the model "
-                             f"needs history_length + drift_horizon = {k + m}")
+                             f"needs history_length + training horizon = "
+                             f"{k + self.training_horizon}")
         if noise is None:
             noise = self.sample_loss_noise(batch, generator)
         self._check_vocab(batch)
@@ -381,6 +388,10 @@ class CGModel(nn.Module):
             drift = scatter_mean((zs * zs).mean(-1) / m, batch.batch, g).mean()
             out["drift"] = drift
             total = total + cfg.drift_weight * drift
+        if self.rollout_horizon > 0:
+            roll = self._rollout_score(emb, frames, batch, noise["rollout_noise"])
+            out["rollout"] = roll
+            total = total + cfg.rollout_weight * roll
         # the score and Rg terms use the first sub-window only
         latent = latent[:n]
         hist, target = hists[0], targets[0]
@@ -397,16 +408,53 @@ class CGModel(nn.Module):
         if self.use_rg:
             pooled = scatter_mean(latent, batch.batch, g)
             pred = self.rg_head(pooled).squeeze(-1).to(frames.dtype)
-            w = batch.bead_masses.to(frames.dtype)
-            msum = scatter_sum(w, batch.batch, g)
-            com = scatter_sum(target * w.unsqueeze(-1), batch.batch, g) / msum.unsqueeze(-1)
-            r2 = scatter_sum(((target - com[batch.batch]) ** 2).sum(-1) * w, batch.batch, g)
-            rg = torch.sqrt(r2 / msum + 1e-12)
+            rg = _graph_rg(target, batch.bead_masses.to(frames.dtype), batch.batch, g)
             rg_loss = ((pred - torch.log(rg)) ** 2).mean()
             out["rg"] = rg_loss
             total = total + cfg.rg_weight * rg_loss
         out["total"] = total
         return out
+
+    @torch.jit.unused
+    def _rollout_score(self, emb: Tensor, frames: Tensor, batch: GraphBatch,
+                       noise: Tensor) -> Tensor:
+        """The rollout score of ``ModelConfig.rollout_horizon`` (dimensionless, >= 0; a
+        perfect model does not reach 0 but ``E|X - X'| / 2``, the spread of the reference).
+
+        Two Gaussian rollouts from the true history ``frames[:k]`` [k, N, 3] nm run as two
+        disjoint copies of the batch's graph (one network call per step); ``noise``
+        [R, 2, N, 3] holds their standard-normal draws.
+        """
+        k, r_steps = self.history_length, self.rollout_horizon
+        g, n = batch.num_graphs, batch.num_beads
+        dt = self.dt.to(frames.dtype)
+        emb2 = emb.repeat(2, 1)
+        bonds2 = torch.cat([batch.cg_bonds, batch.cg_bonds + n], dim=1)
+        batch2 = torch.cat([batch.batch, batch.batch + g])
+        masses = batch.bead_masses.to(frames.dtype)
+        beads = scatter_sum(torch.ones_like(masses), batch.batch, g)
+        hist = frames[:k].repeat(1, 2, 1)  # [k, 2N, 3]
+        unit = self.displacement_rms.to(frames.dtype)
+        total = frames.new_zeros(())
+        for j in range(r_steps):
+            mean, std, _ = self.dynamics(emb2, hist, bonds2, batch2, batch.box)
+            mean, std = mean.to(frames.dtype), std.to(frames.dtype)
+            acc = mean + std.detach() * noise[j].reshape(2 * n, 3)
+            v = minimum_image(hist[-1] - hist[-2], batch.box) / dt
+            x = hist[-1] + (v + acc * dt) * dt
+            hist = torch.cat([hist[1:], x.unsqueeze(0)])
+            y = frames[k + j]
+            x1, x2 = x[:n], x[n:]
+            scale = unit * math.sqrt(j + 1)
+            # per bead: energy score of the 3-D position, averaged over a molecule's beads
+            es = 0.5 * (_norm(x1 - y) + _norm(x2 - y)) - 0.5 * _norm(x1 - x2)
+            bead_term = scatter_mean(es / scale, batch.batch, g)
+            # per molecule: the same score on the radius of gyration
+            rg1, rg2 = (_graph_rg(xi, masses, batch.batch, g) for xi in (x1, x2))
+            rgy = _graph_rg(y, masses, batch.batch, g)
+            crps = 0.5 * ((rg1 - rgy).abs() + (rg2 - rgy).abs()) - 0.5 * (rg1 - rg2).abs()
+            total = total + (bead_term + crps * beads.sqrt() / scale).mean()
+        return total / r_steps
 
     @torch.jit.unused
     def _check_vocab(self, batch: GraphBatch) -> None:
@@ -434,3 +482,16 @@ class CGModel(nn.Module):
     def describe(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "statistics": self.statistics,
                 "parameters": self.num_parameters()}
+
+
+def _norm(x: Tensor) -> Tensor:
+    """Euclidean norm over the last axis, smooth at 0 (finite gradient)."""
+    return torch.sqrt((x * x).sum(-1) + 1e-12)
+
+
+def _graph_rg(x: Tensor, masses: Tensor, batch: Tensor, num_graphs: int) -> Tensor:
+    """Mass-weighted radius of gyration [G] (nm) of the molecules of ``x`` [N, 3] nm."""
+    msum = scatter_sum(masses, batch, num_graphs)
+    com = scatter_sum(x * masses.unsqueeze(-1), batch, num_graphs) / msum.unsqueeze(-1)
+    r2 = scatter_sum(((x - com[batch]) ** 2).sum(-1) * masses, batch, num_graphs)
+    return torch.sqrt(r2 / msum + 1e-12)

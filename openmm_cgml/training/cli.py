@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after", type=int, default=None,
                    help="stop (with a checkpoint) after this many steps of this invocation; "
                         "continue later with --resume")
+    p.add_argument("--init-from", metavar="MODEL_FOLDER",
+                   help="fine-tune: start from the weights of this model folder (a checkpoint "
+                        "such as runs/x/final, or a shipped model's folder, "
+                        "openmm_cgml.pretrained.model_path(NAME)); overrides train.init_from")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=1e-3 (repeatable)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"train.max_steps={args.max_steps}")
     if args.device is not None:
         overrides.append(f"train.device={args.device}")
+    if args.init_from is not None:
+        overrides.append(f"train.init_from={args.init_from}")
     config = load_train_config(args.config, overrides)
     metrics = train(config, resume=args.resume, progress=not args.no_progress,
                     stop_after=args.stop_after)

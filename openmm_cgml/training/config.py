@@ -13,8 +13,8 @@ Example (see ``examples/configs/``)::
     model: {family: plain, hidden: 32, layers: 2, history_length: 8}
     train: {max_steps: 500, batch_size: 8, lr: 2.0e-4}
 
-Relative data paths are resolved against the directory of the YAML file first, then the
-current directory. Unknown keys are errors (typos never pass silently).
+Relative data paths (and ``train.init_from``) are resolved against the directory of the YAML
+file first, then the current directory. Unknown keys are errors (typos never pass silently).
 """
 
 from __future__ import annotations
@@ -84,6 +84,12 @@ class OptimConfig:
             is set (never above the requested value) so that training ends within the
             budget, with the learning-rate schedule decaying over the planned run and the
             ``final`` checkpoint written as usual.
+        init_from: a model folder (``config.json`` + ``statistics.json`` +
+            ``model.safetensors``: a checkpoint of ``cgml train`` or a shipped model's
+            folder) whose weights and normalisation statistics start the run instead of a
+            random initialisation: fine-tuning. Its architecture (``ModelConfig.architecture``)
+            must be the model section's; loss weights, input noise and sampler may differ.
+            The optimizer and schedule start afresh. Ignored by ``--resume``.
     """
 
     max_steps: int = 1000
@@ -107,6 +113,7 @@ class OptimConfig:
     rollout_molecules: int = 2
     collision_nm: float = 0.1
     max_time_s: float = 0.0
+    init_from: str | None = None
 
 
 @dataclass
@@ -215,6 +222,9 @@ def load_train_config(path: str | os.PathLike, overrides: list[str] | None = Non
     for key in ("train", "val"):
         if d.get(key) is not None:
             d[key] = _resolve_paths(d[key], base)
+    t = data.get("train") or {}
+    if t.get("init_from") is not None:
+        t["init_from"] = _resolve_paths(t["init_from"], base)
     return TrainConfig.from_dict(data, source=str(path))
 
 

@@ -149,6 +149,8 @@ class Trainer:
                 raise ValueError(f"--resume: the model section differs from the checkpoint in "
                                  f"{resume_from} (keys {diff}); use the original config")
             model = load_checkpoint(resume_from, map_location="cpu")
+        elif config.train.init_from is not None:
+            model = _fine_tuning_start(config.train.init_from, config.model)
         else:
             stats = compute_statistics(self.train_set, config.data.statistics_samples,
                                        seed=config.seed)
@@ -410,6 +412,28 @@ def _radius_of_gyration(x: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
+def _fine_tuning_start(folder: str, config: ModelConfig) -> CGModel:
+    """A model with ``config`` and the weights and statistics of the model folder ``folder``
+    (``train.init_from``); ``ValueError`` naming the differing architecture keys."""
+    path = Path(folder)
+    if not (path / "model.safetensors").is_file():
+        raise FileNotFoundError(f"train.init_from: {path} is no model folder (it lacks "
+                                "model.safetensors); give a checkpoint folder of `cgml train` "
+                                "(e.g. runs/x/final) or a shipped model's folder")
+    source = load_checkpoint(path, map_location="cpu")
+    have, want = source.config.architecture(), config.architecture()
+    diff = sorted(k for k in want if have.get(k) != want[k])
+    if diff:
+        raise ValueError(f"train.init_from: {path} has another architecture than the model "
+                         f"section in {diff} ("
+                         + ", ".join(f"{k}: {have.get(k)!r} there, {want[k]!r} here"
+                                     for k in diff)
+                         + "); copy these keys from its config.json")
+    model = CGModel(config, source.statistics)
+    model.load_state_dict(source.state_dict())
+    return model
+
+
 def validation_rollouts(model: CGModel, dataset: WindowDataset,
                         config: TrainConfig) -> dict[str, float]:
     """Roll out ``rollout_steps`` model steps from the start of a few validation molecules.

@@ -100,7 +100,7 @@ def test_config_checks_and_training_windows(tmp_path):
     noise = plain.sample_loss_noise(ds.collate([0]), torch.Generator().manual_seed(0))
     assert "aug_noise_more" not in noise and "drift" not in plain.loss(ds.collate([0]), noise)
     on = CGModel(ModelConfig(drift_horizon=M, drift_weight=1.0, **TINY), stats)
-    with pytest.raises(ValueError, match="history_length \\+ drift_horizon = 6"):
+    with pytest.raises(ValueError, match="history_length \\+ training horizon = 6"):
         on.loss(ds.collate([0]))
     multi = WindowDataset(tmp_path, history_length=3, horizon=M)
     noise = on.train().sample_loss_noise(multi.collate([0, 1]), torch.Generator().manual_seed(0))

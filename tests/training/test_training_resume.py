@@ -141,3 +141,38 @@ def test_drift_term_trains_on_longer_windows(config_file, tmp_path):
         del saved["model"][key]
     cfg_path.write_text(json.dumps(saved))
     assert _run(config_file, tmp_path / "old", resume=True).step == 8
+
+
+def test_fine_tuning_starts_from_a_model_folder(config_file, tmp_path, capsys):
+    """train.init_from / --init-from: the run starts from the folder's weights and statistics
+    (with other loss settings, here the rollout score); another architecture or a folder
+    without weights is refused with the keys / path named."""
+    _run(config_file, tmp_path / "src")
+    src = tmp_path / "src" / "final"
+    source = load_checkpoint(src)
+    cfg = load_train_config(config_file, [f"output={tmp_path / 'ft'}", f"train.init_from={src}",
+                                          "model.rollout_horizon=2", "model.rollout_weight=1.0"])
+    trainer = Trainer(cfg, progress=False)
+    try:
+        assert trainer.train_set.frames_per_window == 3 + 2
+        for key, value in source.state_dict().items():
+            assert torch.equal(trainer.model.state_dict()[key], value), key
+        assert trainer.model.statistics == source.statistics
+        trainer.fit()
+    finally:
+        trainer.close()
+    rows = list(csv.DictReader((tmp_path / "ft" / "metrics.csv").open()))
+    assert any(r.get("train_rollout") for r in rows)
+    tuned = load_checkpoint(tmp_path / "ft" / "final")
+    assert tuned.config.rollout_weight == 1.0
+    moved = sum(float((a - b).abs().sum()) for a, b in
+                zip(tuned.parameters(), source.parameters(), strict=True))
+    assert moved > 0  # it trained from there
+    # the CLI flag; a wider model cannot take these weights
+    assert main(["train", str(config_file), "-o", str(tmp_path / "bad"), "--init-from", str(src),
+                 "--set", "model.hidden=24", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "hidden" in err and "16 there, 24 here" in err
+    assert main(["train", str(config_file), "-o", str(tmp_path / "bad2"), "--init-from",
+                 str(tmp_path), "--no-progress"]) == 2
+    assert "no model folder" in capsys.readouterr().err
