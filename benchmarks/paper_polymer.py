@@ -532,6 +532,10 @@ def evaluate_variant(
         "tau_pearson_r2": agg["rg2_tau"].get("pearson_r2"),
         "tau_mae_ps": agg["rg2_tau"].get("mae"),
         "tau_r2_converged_refs": agg.get("rg2_tau_converged_refs", {}).get("r2"),
+        "rg_r2_ci95": agg["rg_mean"].get("r2_ci95"),
+        "tau_r2_ci95": agg["rg2_tau"].get("r2_ci95"),
+        # the r^2 the exact taus would be expected to score, given both estimates' errors
+        "tau_r2_ceiling": agg["rg2_tau"].get("r2_ceiling"),
         "collision_rate": agg.get("collision_rate"),
         "stable_fraction": agg.get("stable_fraction"),
         "stable_steps": steps,
@@ -549,6 +553,17 @@ def evaluate_variant(
         for st in metrics["systems"][n]["cg"].get("stability", [])
     ]
     row["median_steps_completed"] = float(np.median(completed)) if completed else None
+    # per chain, so that the table's scores can be re-analysed without re-running
+    row["chains"] = {
+        n: {
+            side + "_" + key: metrics["systems"][n][long].get(field)
+            for side, long in (("cg", "cg"), ("ref", "reference"))
+            for key, field in (("rg_nm", "rg_mean_nm"), ("tau_ps", "rg2_tau_ps"),
+                               ("tau_stderr_ps", "rg2_tau_stderr_ps"),
+                               ("tau_converged", "rg2_tau_converged"))
+        }
+        for n in test_names
+    }
     refs = [metrics["systems"][n]["reference"] for n in test_names]
     lengths = [r.get("rg2_tau_run_lengths_in_tau") for r in refs]
     lengths = [x for x in lengths if x is not None and math.isfinite(x)]
@@ -804,6 +819,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f(r['speedup_single_chain'], '.1f'):>12}"
                 f"{f(r['speedup_batched'], '.1f'):>12}"
             )
+        for v, r in rows.items():
+            ci_rg, ci_tau = r.get("rg_r2_ci95"), r.get("tau_r2_ci95")
+            if ci_rg and ci_tau:
+                lines.append(
+                    f"{v}: 95 % bootstrap interval over the chains: r2 Rg [{f(ci_rg[0])}, "
+                    f"{f(ci_rg[1])}], r2 tau [{f(ci_tau[0])}, {f(ci_tau[1])}]; r2 tau that the "
+                    f"exact taus would score given both estimates' errors: "
+                    f"{f(r.get('tau_r2_ceiling'))}")
         lines.append("steps ok: median model steps completed (a rollout stops at a blow-up); "
                      "r2 tau c: over the chains whose reference tau converged")
         lines.append(

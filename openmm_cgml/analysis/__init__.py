@@ -11,6 +11,7 @@ Main entry points::
     relaxation_time(x, dt, method="integrated")  # unit of dt (Sokal window / exp fit)
     collision_rate(positions, 0.1, bonds)        # fraction of bead-steps in collision
     r2_score(predicted, reference), mae(...)     # across systems
+    r2_interval(...), r2_noise_ceiling(...)      # how far r^2 can be trusted
 """
 
 from openmm_cgml.analysis.collisions import (
@@ -44,6 +45,8 @@ from openmm_cgml.analysis.metrics import (
     js_divergence,
     mae,
     pearson_r2,
+    r2_interval,
+    r2_noise_ceiling,
     r2_score,
     rmse,
 )
@@ -93,6 +96,8 @@ __all__ = [
     "pair_type_min_distances",
     "pairwise_distances",
     "pearson_r2",
+    "r2_interval",
+    "r2_noise_ceiling",
     "r2_score",
     "radius_of_gyration",
     "relaxation_time",

@@ -8,6 +8,8 @@ import numpy as np
 
 __all__ = [
     "r2_score",
+    "r2_interval",
+    "r2_noise_ceiling",
     "pearson_r2",
     "mae",
     "rmse",
@@ -46,6 +48,64 @@ def r2_score(predicted: Any, reference: Any) -> float:
     if ss_tot == 0.0:
         raise ValueError("r2_score is undefined for a constant reference (zero variance)")
     return 1.0 - float(np.sum((p - r) ** 2)) / ss_tot
+
+
+def r2_interval(
+    predicted: Any, reference: Any, level: float = 0.95, samples: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Bootstrap interval of :func:`r2_score` over the systems: ``(low, high)``.
+
+    The ``S`` (predicted, reference) pairs are resampled with replacement ``samples`` times
+    (seeded); resamples with a constant reference are skipped. The interval is the central
+    ``level`` range of the resampled r^2 (percentile method). It says how much r^2 would
+    move with another draw of systems of the same kind; with few systems or one dominant
+    system it is wide. Inputs: equal-length ``[S]`` arrays, ``S >= 3``.
+    """
+    p, r = _paired(predicted, reference)
+    if p.size < 3:
+        raise ValueError(f"r2_interval needs at least 3 systems; got {p.size}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must lie in (0, 1); got {level}")
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, p.size, size=(int(samples), p.size))
+    rs, ps = r[idx], p[idx]
+    ss_tot = np.sum((rs - rs.mean(axis=1, keepdims=True)) ** 2, axis=1)
+    ok = ss_tot > 0
+    if not ok.any():
+        raise ValueError("r2_interval: every resample has a constant reference")
+    vals = 1.0 - np.sum((ps[ok] - rs[ok]) ** 2, axis=1) / ss_tot[ok]
+    lo, hi = np.quantile(vals, [(1.0 - level) / 2.0, (1.0 + level) / 2.0])
+    return float(lo), float(hi)
+
+
+def r2_noise_ceiling(
+    reference: Any, reference_stderr: Any, predicted_stderr: Any | None = None
+) -> float:
+    """The r^2 that exact values would be expected to score against noisy references.
+
+    If each reference value ``r_i`` is an estimate with standard error ``s_i`` (e.g. a
+    relaxation time from a run of finite length), even a prediction equal to the true
+    values scores ``1 - sum s_i^2 / sum (r_i - mean r)^2`` in expectation, not 1; when the
+    prediction is itself an estimate with errors ``e_i`` (``predicted_stderr``), its
+    ``e_i^2`` add to the numerator. Values near or below a target r^2 mean the target cannot
+    be resolved at these run lengths. Inputs: ``[S]`` arrays in one unit.
+    """
+    r = np.asarray(reference, dtype=np.float64).reshape(-1)
+    s = np.asarray(reference_stderr, dtype=np.float64).reshape(-1)
+    if s.shape != r.shape:
+        raise ValueError(f"reference_stderr has {s.size} values for {r.size} references")
+    noise = s**2
+    if predicted_stderr is not None:
+        e = np.asarray(predicted_stderr, dtype=np.float64).reshape(-1)
+        if e.shape != r.shape:
+            raise ValueError(f"predicted_stderr has {e.size} values for {r.size} references")
+        noise = noise + e**2
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(noise))):
+        raise ValueError("r2_noise_ceiling: values or standard errors are NaN or infinite")
+    ss_tot = float(np.sum((r - r.mean()) ** 2))
+    if ss_tot == 0.0:
+        raise ValueError("r2_noise_ceiling is undefined for a constant reference")
+    return 1.0 - float(np.sum(noise)) / ss_tot
 
 
 def pearson_r2(predicted: Any, reference: Any) -> float:

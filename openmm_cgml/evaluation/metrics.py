@@ -260,7 +260,10 @@ def compare(
     return out
 
 
-def _score(pred: list[float], ref: list[float]) -> dict[str, Any]:
+def _score(pred: list[float], ref: list[float], pred_err: list[float] | None = None,
+           ref_err: list[float] | None = None) -> dict[str, Any]:
+    """MAE, r^2 (with its bootstrap 95 % interval over the systems) and Pearson r^2; with the
+    standard errors of both sides also ``r2_ceiling`` (:func:`A.r2_noise_ceiling`)."""
     p = np.asarray(pred, dtype=np.float64)
     r = np.asarray(ref, dtype=np.float64)
     ok = np.isfinite(p) & np.isfinite(r)
@@ -273,15 +276,27 @@ def _score(pred: list[float], ref: list[float]) -> dict[str, Any]:
         res["r2"] = A.r2_score(p, r)
         if np.std(p) > 0:
             res["pearson_r2"] = A.pearson_r2(p, r)
+        if len(p) >= 3:
+            res["r2_ci95"] = list(A.r2_interval(p, r))
+        if pred_err is not None and ref_err is not None:
+            pe = np.asarray(pred_err, dtype=np.float64)[ok]
+            re = np.asarray(ref_err, dtype=np.float64)[ok]
+            if np.all(np.isfinite(pe)) and np.all(np.isfinite(re)):
+                res["r2_ceiling"] = A.r2_noise_ceiling(r, re, pe)
+                res["r2_ceiling_reference_only"] = A.r2_noise_ceiling(r, re)
     return res
 
 
 def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Scores across molecules from ``{name: {"cg": summary, "reference": summary}}``.
 
-    r^2 (coefficient of determination, CG predicting the reference, identity line), squared
-    Pearson r and MAE of mean Rg (nm) and of the Rg^2 relaxation time (ps; also of ln tau,
-    and over the molecules whose reference tau converged only); mean collision rate;
+    r^2 (coefficient of determination, CG predicting the reference, identity line; with
+    ``r2_ci95``, its bootstrap interval over the molecules), squared Pearson r and MAE of
+    mean Rg (nm) and of the Rg^2 relaxation time (ps; also of ln tau, and over the
+    molecules whose reference tau converged only). For tau also ``r2_ceiling``: the r^2
+    that the exact relaxation times would be expected to score given the statistical
+    errors of both estimates (``r2_ceiling_reference_only``: of the reference's); mean
+    collision rate;
     fraction of stable rollouts over all rollouts.
     """
     names = sorted(systems)
@@ -294,19 +309,21 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
     rg_r = [_get(systems[n]["reference"], "rg_mean_nm") for n in names]
     tau_p = [_get(systems[n]["cg"], "rg2_tau_ps") for n in names]
     tau_r = [_get(systems[n]["reference"], "rg2_tau_ps") for n in names]
+    err_p = [_get(systems[n]["cg"], "rg2_tau_stderr_ps") for n in names]
+    err_r = [_get(systems[n]["reference"], "rg2_tau_stderr_ps") for n in names]
     converged = {n: bool(systems[n]["reference"].get("rg2_tau_converged")) for n in names}
     cols = [systems[n]["cg"].get("collision_rate") for n in names]
     cols = [c for c in cols if c is not None]
     out: dict[str, Any] = {
         "num_systems": len(names),
         "rg_mean": {**_score(rg_p, rg_r), "unit": "nm"},
-        "rg2_tau": {**_score(tau_p, tau_r), "unit": "ps"},
+        "rg2_tau": {**_score(tau_p, tau_r, err_p, err_r), "unit": "ps"},
         "rg2_tau_log": {**_score(np.log(tau_p).tolist(), np.log(tau_r).tolist()), "unit": "ln ps"},
         # only molecules whose reference tau converged (a reference shorter than ~100 tau
         # under-estimates long relaxation times, which can hide a CG model that is too slow)
         "rg2_tau_converged_refs": {**_score(
-            [t for t, n in zip(tau_p, names, strict=True) if converged[n]],
-            [t for t, n in zip(tau_r, names, strict=True) if converged[n]]), "unit": "ps"},
+            *([x for x, n in zip(col, names, strict=True) if converged[n]]
+              for col in (tau_p, tau_r, err_p, err_r))), "unit": "ps"},
         "reference_tau_converged_fraction": float(np.mean([converged[n] for n in names]))
         if names
         else None,

@@ -18,6 +18,8 @@ from openmm_cgml.analysis import (
     mae,
     pair_type_min_distances,
     pearson_r2,
+    r2_interval,
+    r2_noise_ceiling,
     r2_score,
     rmse,
     rollout_stability,
@@ -183,3 +185,44 @@ def test_colliding_beads_matches_brute_force(box):
     got = colliding_beads(x, 0.3, bonds, box=box)
     assert expected.sum() > 40  # the frames do have collisions to find
     np.testing.assert_array_equal(got, expected)
+
+
+def test_r2_noise_ceiling_closed_form_and_simulation():
+    """References 1..4 (sum of squares 5) with errors 0.5: a perfect prediction is expected to
+    score 1 - 4 * 0.25 / 5 = 0.8, and 0.6 when it carries errors of 0.5 too; a simulation of
+    noisy references scored against the truth agrees."""
+    ref = np.array([1.0, 2.0, 3.0, 4.0])
+    assert r2_noise_ceiling(ref, np.full(4, 0.5)) == pytest.approx(0.8)
+    assert r2_noise_ceiling(ref, np.full(4, 0.5), np.full(4, 0.5)) == pytest.approx(0.6)
+    assert r2_noise_ceiling(ref, np.zeros(4)) == 1.0
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(50, 400, size=40)  # ps, like relaxation times
+    err = 0.3 * truth  # 30 % relative error of each estimate
+    scores, ceilings = [], []
+    for _ in range(400):
+        noisy = truth + err * rng.standard_normal(40)
+        scores.append(r2_score(truth, noisy))
+        ceilings.append(r2_noise_ceiling(noisy, err))
+    assert np.mean(scores) == pytest.approx(np.mean(ceilings), abs=0.05)
+    assert np.mean(scores) < 0.85  # noise alone costs a perfect model a lot of r^2
+    with pytest.raises(ValueError, match="reference_stderr"):
+        r2_noise_ceiling(ref, np.ones(3))
+    with pytest.raises(ValueError, match="constant"):
+        r2_noise_ceiling(np.ones(4), np.ones(4))
+
+
+def test_r2_interval_bootstrap():
+    x = np.linspace(0.0, 1.0, 20)
+    assert r2_interval(x, x) == (1.0, 1.0)
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=40)
+    pred = ref + 0.5 * rng.normal(size=40)
+    lo, hi = r2_interval(pred, ref, seed=3)
+    assert lo < r2_score(pred, ref) < hi
+    assert r2_interval(pred, ref, seed=3) == (lo, hi)  # seeded
+    lo8, hi8 = r2_interval(pred[:8], ref[:8], seed=3)
+    assert hi8 - lo8 > hi - lo  # fewer systems, wider interval
+    lo50, hi50 = r2_interval(pred, ref, level=0.5, seed=3)
+    assert lo <= lo50 < hi50 <= hi
+    with pytest.raises(ValueError, match="at least 3"):
+        r2_interval(x[:2], x[:2])

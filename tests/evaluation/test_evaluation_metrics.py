@@ -77,6 +77,10 @@ def test_matching_sets_score_high(reference):
     t = [metrics["systems"][n]["reference"]["rg2_tau_ps"] for n in ("m0", "m2")]
     assert t[0] < t[1]
     assert agg["rg2_tau_converged_refs"] == agg["rg2_tau"]  # every reference converged
+    tau = agg["rg2_tau"]
+    assert tau["r2_ci95"][0] <= tau["r2"] <= tau["r2_ci95"][1]
+    # both taus are estimates with errors: even exact ones would not score 1
+    assert tau["r2_ceiling"] < tau["r2_ceiling_reference_only"] < 1.0
     json.dumps(metrics)  # JSON-able
 
 
