@@ -79,7 +79,9 @@ class OptimConfig:
         keep_checkpoints: step checkpoints kept (the best and the final one are extra).
         rollout_steps, rollout_molecules: short validation rollouts (0 = off).
         collision_nm: non-bonded bead distance counted as a collision in rollouts.
-        max_time_s: wall-clock budget of one ``fit`` in seconds (0 = none). At every log
+        max_time_s: wall-clock budget of one run in seconds (0 = none), counted from the
+            creation of the ``Trainer`` (data indexing, statistics and the loading of a start
+            model included), so a job under an outer time limit ends in time. At every log
             step the step rate of the last few log intervals re-plans the run: ``max_steps``
             is set (never above the requested value) so that training ends within the
             budget, with the learning-rate schedule decaying over the planned run and the

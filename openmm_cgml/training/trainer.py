@@ -106,6 +106,7 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, resume: bool = False, progress: bool = True,
                  env: DistEnv | None = None) -> None:
+        self._created = time.perf_counter()  # train.max_time_s counts from here
         config.validate()
         self.config = config
         if config.train.cpu_threads > 0:
@@ -287,7 +288,7 @@ class Trainer:
         sums: dict[str, float] = {}
         count = 0
         tick = time.perf_counter()
-        t_fit = tick
+        t_fit = self._created  # the budget includes the set-up (indexing, statistics, loading)
         marks = [(tick, self.step)]  # (time, step) at the log steps: the recent step rate
         last: dict[str, Any] = {}
         try:

@@ -70,6 +70,21 @@ def test_time_budget_shortens_the_run_and_writes_final(config_file, tmp_path):
     assert t.max_steps == 1000
 
 
+def test_time_budget_counts_the_set_up(config_file, tmp_path):
+    """max_time_s starts with the Trainer, not with fit: time spent before fit is spent."""
+    import time
+
+    cfg = load_train_config(config_file, [f"output={tmp_path / 's'}", "train.max_time_s=0.5",
+                                          "train.max_steps=1000"])
+    trainer = Trainer(cfg, progress=False)
+    time.sleep(0.6)  # stands for a slow set-up
+    try:
+        trainer.fit()
+    finally:
+        trainer.close()
+    assert trainer.step == 2  # stopped at the first log step: the budget was already spent
+
+
 def test_resume_continues_exactly(config_file, tmp_path):
     straight = _run(config_file, tmp_path / "a")
     _run(config_file, tmp_path / "b", stop_after=3)  # interrupted after 3 of 8 steps
