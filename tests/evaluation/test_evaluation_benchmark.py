@@ -46,6 +46,13 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
         assert row["rollouts"] == len(res["settings"]["test_chains"])
         assert row["speedup_single_chain"] > 0 and row["speedup_batched"] > 0
         assert Path(row["report"]).is_file()
+        # per-chain values are kept, so that the scores can be re-analysed
+        assert set(row["chains"]) == set(res["settings"]["test_chains"])
+        for chain in row["chains"].values():
+            assert chain["ref_tau_ps"] > 0 and chain["ref_tau_stderr_ps"] > 0
+            assert chain["ref_rg_nm"] > 0
+            # the CG side is None where a 3-step model left no usable frames
+            assert {"cg_rg_nm", "cg_tau_ps", "cg_tau_stderr_ps", "cg_tau_converged"} < set(chain)
     assert res["reference_md"]["single_ps_per_s"] > 0
     # the new model's noise correlation was fitted on the training chains and stored
     config = json.loads((tmp_path / "w" / "models" / "full" / "final" / "config.json").read_text())
