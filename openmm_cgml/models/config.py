@@ -80,7 +80,7 @@ def refinement_ladder(sigma_max: float, sigma_min: float, noise_levels: int,
     return ladder[len(ladder) - refine_levels:]
 
 
-#: ModelConfig fields that fix the weights (see ``ModelConfig.architecture``)
+#: ModelConfig fields the weights depend on (see ``ModelConfig.architecture``)
 ARCHITECTURE_KEYS = ("family", "hidden", "layers", "score_layers", "embed_layers",
                      "history_length", "cutoff_nm", "num_rbf", "avg_neighbors", "min_std",
                      "sigma_max", "sigma_min", "noise_levels", "element_vocab",
@@ -298,9 +298,11 @@ class ModelConfig:
         return dataclasses.asdict(self)
 
     def architecture(self) -> dict[str, Any]:
-        """The keys that fix the weights' shapes and the stored buffers (the noise ladder):
-        two configs whose ``architecture()`` agree can load each other's weights; the
-        others (loss weights, input noise, sampler) may differ, e.g. when fine-tuning."""
+        """The keys the weights depend on: their shapes, the stored noise ladder, and the
+        graph and std floor the networks were trained with (cutoff, neighbour scale,
+        ``min_std``). Two configs whose ``architecture()`` agree can use each other's
+        weights; the other keys (loss weights, input noise, sampler) may differ, e.g. when
+        fine-tuning."""
         return {k: getattr(self, k) for k in ARCHITECTURE_KEYS} | {"rg_head": self.rg_weight > 0}
 
     @classmethod
