@@ -13,25 +13,15 @@ from openmm_cgml.models import CGModel, ModelConfig
 
 TINY = dict(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
             num_rbf=8, refine_levels=1, refine_steps=1)
-M = 3
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("drift")
-    write_synthetic_chain(root / "a.h5", num_beads=6, num_frames=20, seed=4)
-    write_synthetic_chain(root / "b.h5", num_beads=5, num_frames=20, seed=5)
-    one = WindowDataset(root, history_length=3, window_step=1)
-    multi = WindowDataset(root, history_length=3, horizon=M, window_step=1)
-    return one, multi, compute_statistics(one)
+M = 3  # the horizon of the multi_step_windows fixture (conftest.py)
 
 
 @pytest.mark.parametrize("family", ["plain", "equivariant"])
-def test_stacked_subwindows_match_separate_one_step_losses(data, family):
+def test_stacked_subwindows_match_separate_one_step_losses(multi_step_windows, family):
     """With m = 3 the NLL is the mean of the one-step NLLs of the 3 consecutive windows (one
     network call on 3 disjoint copies of the graph), and ``drift`` is the squared sum of their
     standardised residuals / m, computed here window by window with a one-step model."""
-    one, multi, stats = data
+    one, multi, stats = multi_step_windows
     torch.manual_seed(0)
     model = CGModel(ModelConfig(family=family, drift_horizon=M, drift_weight=1.0, **TINY),
                     stats).eval()
@@ -59,10 +49,10 @@ def test_stacked_subwindows_match_separate_one_step_losses(data, family):
         float(out["nll"]) + float(out["dsm"]) + float(out["drift"]), rel=1e-6)
 
 
-def test_drift_term_weighs_a_persistent_bias_m_times(data):
+def test_drift_term_weighs_a_persistent_bias_m_times(multi_step_windows):
     """A bias of the mean by b std in every step adds about b^2 / 2 per component to the
     one-step NLL but m b^2 to the drift term (the residuals of the m steps add up)."""
-    _, multi, stats = data
+    _, multi, stats = multi_step_windows
     torch.manual_seed(0)
     model = CGModel(ModelConfig(drift_horizon=M, drift_weight=1.0, **TINY), stats).eval()
     batch = multi.collate(range(len(multi)))

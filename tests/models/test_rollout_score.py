@@ -5,23 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from openmm_cgml.datasets import WindowDataset, compute_statistics
-from openmm_cgml.datasets.synthetic import write_synthetic_chain
+from openmm_cgml.datasets import WindowDataset
 from openmm_cgml.models import CGModel, ModelConfig
 
 TINY = dict(hidden=16, layers=2, score_layers=1, embed_layers=1, history_length=3,
             num_rbf=8, refine_levels=1, refine_steps=1)
-R = 3
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("rollout")
-    write_synthetic_chain(root / "a.h5", num_beads=6, num_frames=20, seed=4)
-    write_synthetic_chain(root / "b.h5", num_beads=5, num_frames=20, seed=5)
-    one = WindowDataset(root, history_length=3, window_step=1)
-    multi = WindowDataset(root, history_length=3, horizon=R, window_step=1)
-    return multi, compute_statistics(one)
+R = 3  # the horizon of the multi_step_windows fixture (conftest.py)
 
 
 def _rg(x, w):
@@ -30,10 +19,10 @@ def _rg(x, w):
 
 
 @pytest.mark.parametrize("family", ["plain", "equivariant"])
-def test_rollout_score_matches_two_separate_rollouts(data, family):
+def test_rollout_score_matches_two_separate_rollouts(multi_step_windows, family):
     """The stacked term equals the energy score computed from two rollouts stepped one
     molecule at a time, by hand, with the same draws."""
-    multi, stats = data
+    _, multi, stats = multi_step_windows
     torch.manual_seed(0)
     model = CGModel(ModelConfig(family=family, rollout_horizon=R, rollout_weight=1.0, **TINY),
                     stats).eval()
@@ -81,10 +70,10 @@ def test_rollout_score_matches_two_separate_rollouts(data, family):
         float(out["nll"]) + float(out["dsm"]) + float(out["rollout"]), rel=1e-6)
 
 
-def test_rollout_score_grows_with_a_bias_and_trains_only_the_mean(data):
+def test_rollout_score_grows_with_a_bias_and_trains_only_the_mean(multi_step_windows):
     """A mean biased by b std per step scores worse the larger b; the term's gradient does not
     reach the std (it belongs to the NLL)."""
-    multi, stats = data
+    _, multi, stats = multi_step_windows
     torch.manual_seed(0)
     model = CGModel(ModelConfig(rollout_horizon=R, rollout_weight=1.0, **TINY), stats).eval()
     batch = multi.collate(range(len(multi)))
@@ -118,8 +107,8 @@ def test_rollout_score_grows_with_a_bias_and_trains_only_the_mean(data):
     assert all(s.grad is None for s in rollout_stds)
 
 
-def test_rollout_options_validate_and_keep_the_old_draws(data):
-    multi, stats = data
+def test_rollout_options_validate_and_keep_the_old_draws(multi_step_windows):
+    _, multi, stats = multi_step_windows
     with pytest.raises(ValueError, match="rollout_weight"):
         ModelConfig(rollout_weight=1.0, rollout_horizon=0)
     with pytest.raises(ValueError, match="rollout_horizon"):
