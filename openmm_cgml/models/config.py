@@ -273,11 +273,22 @@ class ModelConfig:
                 f"[{self.sigma_min}, {self.sigma_max}] nm")
 
     @property
+    def drift_windows(self) -> int:
+        """One-step sub-windows per training window: ``drift_horizon`` with the drift term
+        on (``drift_weight > 0``), else 1."""
+        return int(self.drift_horizon) if self.drift_weight > 0 else 1
+
+    @property
+    def rollout_steps(self) -> int:
+        """Model steps of the rollout score: ``rollout_horizon`` with it on
+        (``rollout_weight > 0``), else 0."""
+        return int(self.rollout_horizon) if self.rollout_weight > 0 else 0
+
+    @property
     def training_horizon(self) -> int:
         """Frames after the history in one training window: 1 (the next frame), or more with
-        the drift term (``drift_horizon``) or the rollout score (``rollout_horizon``) on."""
-        return max(int(self.drift_horizon) if self.drift_weight > 0 else 1,
-                   int(self.rollout_horizon) if self.rollout_weight > 0 else 1)
+        the drift term (``drift_windows``) or the rollout score (``rollout_steps``) on."""
+        return max(self.drift_windows, self.rollout_steps, 1)
 
     @property
     def noise_draws(self) -> int:

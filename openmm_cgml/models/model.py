@@ -87,10 +87,9 @@ class CGModel(nn.Module):
                 config.avg_neighbors, config.min_std)
             self.score_net = EquivariantScoreNet(
                 h, config.score_layers, config.num_rbf, config.cutoff_nm, config.avg_neighbors)
-        # consecutive one-step windows per training window (see ModelConfig.drift_horizon)
-        self.drift_horizon = int(config.drift_horizon) if config.drift_weight > 0 else 1
-        # model steps of the rollout score (see ModelConfig.rollout_horizon; 0 = off)
-        self.rollout_horizon = int(config.rollout_horizon) if config.rollout_weight > 0 else 0
+        # training-only horizons (ModelConfig.drift_windows / rollout_steps)
+        self.drift_horizon = config.drift_windows
+        self.rollout_horizon = config.rollout_steps
         self.training_horizon = config.training_horizon
         self.use_rg = config.rg_weight > 0
         self.rg_head = MLP(h, h, 1) if self.use_rg else nn.Identity()

@@ -121,7 +121,7 @@ class Trainer:
         self.rows: list[dict[str, Any]] = []
         d = config.data
         k = config.model.history_length
-        horizon = config.model.training_horizon  # > 1 only with the multi-step drift term
+        horizon = config.model.training_horizon  # > 1 with the drift term or rollout score
         self.train_set = WindowDataset(d.train, history_length=k, horizon=horizon,
                                        frame_stride=d.frame_stride,
                                        window_step=d.window_step, split=d.train_split)
@@ -412,7 +412,6 @@ def _radius_of_gyration(x: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
     return torch.sqrt((((x - com) ** 2).sum(-1) * w).sum(-1))
 
 
-@torch.no_grad()
 def _fine_tuning_start(folder: str, config: ModelConfig) -> CGModel:
     """A model with ``config`` and the weights and statistics of the model folder ``folder``
     (``train.init_from``); ``ValueError`` naming the differing architecture keys."""
@@ -435,6 +434,7 @@ def _fine_tuning_start(folder: str, config: ModelConfig) -> CGModel:
     return model
 
 
+@torch.no_grad()
 def validation_rollouts(model: CGModel, dataset: WindowDataset,
                         config: TrainConfig) -> dict[str, float]:
     """Roll out ``rollout_steps`` model steps from the start of a few validation molecules.
