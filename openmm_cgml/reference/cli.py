@@ -157,6 +157,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--atoms-per-bead", type=float, default=4,
                    help="particles per CG bead, graph mapping (4 = 2 monomers)")
+    p.add_argument("--only", choices=["train", "val", "test"], default=None,
+                   help="simulate only this split's chains (same compositions and names as "
+                   "the full --chains set), e.g. long references of the test chains")
+    p.add_argument("--copies", type=int, default=1, metavar="N",
+                   help="independent runs of every chain in the one System (1); copy j > 0 "
+                   "of NAME.h5 is NAME_c<j>.h5, named NAME inside, pooled by evaluation")
     p.add_argument("--summary", action="store_true",
                    help="afterwards write summary.json: per-chain Rg, Rg^2 relaxation time "
                    "and run length in relaxation times (>= 100 wanted)")
@@ -313,7 +319,7 @@ def _run_polymer(args: argparse.Namespace) -> int:
         val_fraction=args.val_fraction, test_fraction=args.test_fraction,
         min_length=args.min_length, max_length=args.max_length, overwrite=args.overwrite,
         progress=not args.no_progress, checkpoint_interval_s=args.checkpoint_interval,
-        max_wall_s=args.max_wall)
+        max_wall_s=args.max_wall, only=args.only, copies=args.copies)
     print(f"{res.out_dir}: {len(res.files)} chains, {res.num_particles} particles, "
           f"{res.frames} frames ({res.new_frames} new) on {res.platform}: "
           f"{res.steps_per_s:.0f} steps/s, {res.particle_steps_per_s:.3e} particle-steps/s, "

@@ -551,6 +551,8 @@ def generate_polymer_dataset(
     max_block_frames: int = 200,
     max_wall_s: float | None = None,
     callback: Callable[[int], None] | None = None,
+    only: str | None = None,
+    copies: int = 1,
 ) -> PolymerRunResult:
     """Simulate a polymer set: all chains in one System, one HDF5 file per chain.
 
@@ -561,6 +563,13 @@ def generate_polymer_dataset(
     Times in tau (see module doc for nm/ps); frames every ``stride_tau``.
     ``max_wall_s``: stop production cleanly (frames flushed, checkpoint written) once this
     many wall-clock seconds have passed since the call started; re-running continues.
+
+    ``only``: simulate only the chains of that split (``"train"``, ``"val"`` or ``"test"``)
+    of the ``n_chains`` compositions (same compositions, names and splits as the full set),
+    e.g. longer reference runs of the test chains. ``copies``: independent runs of every
+    chain in the same System (own starting conformation and noise); copy ``j > 0`` of
+    ``NAME.h5`` is ``NAME_c<j>.h5`` with attribute ``name`` = NAME, so that evaluation pools
+    the copies as runs of one molecule.
     """
     import openmm
     from tqdm.auto import tqdm
@@ -590,12 +599,29 @@ def generate_polymer_dataset(
         "save_atoms": save_atoms, "val_fraction": val_fraction,
         "test_fraction": test_fraction, "min_length": min_length, "max_length": max_length,
     }
+    if only is not None and only not in ("train", "val", "test"):
+        raise ValueError(f"only (--only) must be train, val or test; got {only!r}")
+    if int(copies) != copies or copies < 1:
+        raise ValueError(f"copies (--copies) must be an integer >= 1; got {copies}")
+    copies = int(copies)
+    if only is not None:  # in the identity only when used: older sets still resume
+        identity["only"] = only
+    if copies > 1:
+        identity["copies"] = copies
     identity = json.loads(json.dumps(identity))
 
-    comps = generate_compositions(n_chains, split_seed, val_fraction, test_fraction,
-                                  min_length, max_length)
-    _check_splits(comps)
-    files = [out / f"{c.name}.h5" for c in comps]
+    comps_all = generate_compositions(n_chains, split_seed, val_fraction, test_fraction,
+                                      min_length, max_length)
+    _check_splits(comps_all)
+    chosen = [c for c in comps_all if only is None or c.split == only]
+    if not chosen:
+        raise ValueError(f"no {only} chains among the {n_chains} compositions "
+                         "(--chains / --val-fraction / --test-fraction)")
+    # one simulated chain per (composition, copy); the System holds them all
+    comps = [c for c in chosen for _ in range(copies)]
+    copy_index = [j for _ in chosen for j in range(copies)]
+    files = [out / (f"{c.name}.h5" if j == 0 else f"{c.name}_c{j}.h5")
+             for c, j in zip(comps, copy_index, strict=True)]
     resume = (not overwrite) and chk_path.exists()
     if not overwrite and not resume and any(f.exists() for f in files):
         raise ValueError(f"{out} already holds polymer files but no checkpoint "
@@ -670,11 +696,11 @@ def generate_polymer_dataset(
         context.setStepCount(0)
         p = _positions(context)
         splits_doc = {
-            "train": [f"{c.name}.h5" for c in comps if c.split == "train"],
-            "val": [f"{c.name}.h5" for c in comps if c.split == "val"],
-            "test": [f"{c.name}.h5" for c in comps if c.split == "test"],
+            **{sp: [f.name for c, f in zip(comps, files, strict=True) if c.split == sp]
+               for sp in ("train", "val", "test")},
             "seed": seed, "split_seed": split_seed,
-            "compositions": {f"{c.name}.h5": c.to_dict() for c in comps},
+            "compositions": {f.name: c.to_dict() for c, f in zip(comps, files, strict=True)},
+            "only": only, "copies": copies,
             "classes": {"train": {"patterns": list(TRAIN_PATTERNS), "f_S1": TRAIN_F_RANGE},
                         "test": {"patterns": ["blocky", *TRAIN_PATTERNS],
                                  "f_S1_outside": TEST_F_RANGES,
@@ -705,6 +731,8 @@ def generate_polymer_dataset(
                                "friction_per_ps": params.friction / TAU_PS},
                 "stride_tau": stride_tau,
             }
+            if copies > 1:
+                attrs["copy"] = copy_index[ci]
             storage.create_trajectory(f, mapping=mapping, atom_topology_pdb=_pdb_text(top_c, x),
                                       attrs=attrs, save_atoms=save_atoms)
         system_hash = _system_sha256(system)
@@ -781,7 +809,8 @@ def summarize_polymer_set(out_dir: str | os.PathLike, min_relaxations: float = 1
 
     For every chain in ``splits.json``: mean and std of the bead radius of gyration
     (mass-weighted, sigma), the integrated autocorrelation time of Rg^2 (tau units,
-    Sokal window; ``openmm_cgml.analysis``) and the run length in relaxation times; chains
+    Sokal window; ``openmm_cgml.analysis``) with its standard error, and the run length
+    in relaxation times (copies of a chain pooled: one ACF, total length); chains
     shorter than ``min_relaxations`` relaxation times are listed under ``too_short``
     (POLYMER_BENCHMARK.md asks for >= 100).
     """
@@ -794,28 +823,45 @@ def summarize_polymer_set(out_dir: str | os.PathLike, min_relaxations: float = 1
     if not splits_path.is_file():
         raise FileNotFoundError(f"{splits_path} not found: generate the set first")
     splits = json.loads(splits_path.read_text())
+    # copies of one chain (NAME.h5, NAME_c1.h5, ...) are pooled: one entry per composition
+    groups: dict[str, list[str]] = {}
+    for fname, comp in splits["compositions"].items():
+        groups.setdefault(comp["name"], []).append(fname)
     chains: dict[str, Any] = {}
-    for name, comp in splits["compositions"].items():
-        with storage.TrajectoryFile(out / name) as tf:
-            if len(tf) < 4:
-                raise ValueError(f"{out / name}: only {len(tf)} frames; too short to analyse")
-            x = tf.bead_positions[:]
-            masses = np.asarray(tf.mapping_dict["atom_masses"])
-            a2b = np.asarray(tf.mapping_dict["atom_to_bead"])
-            stride_tau = float(tf.attrs["stride_ps"]) / TAU_PS
-        bead_m = np.bincount(a2b, weights=masses)
-        rg = np.asarray(radius_of_gyration(x, bead_m)) / SIGMA_NM
+    for cname, fnames in groups.items():
+        comp = splits["compositions"][fnames[0]]
+        rgs = []
+        for fname in fnames:
+            with storage.TrajectoryFile(out / fname) as tf:
+                if len(tf) < 4:
+                    raise ValueError(f"{out / fname}: only {len(tf)} frames; too short to "
+                                     "analyse")
+                x = tf.bead_positions[:]
+                masses = np.asarray(tf.mapping_dict["atom_masses"])
+                a2b = np.asarray(tf.mapping_dict["atom_to_bead"])
+                stride_tau = float(tf.attrs["stride_ps"]) / TAU_PS
+            bead_m = np.bincount(a2b, weights=masses)
+            rgs.append(np.asarray(radius_of_gyration(x, bead_m)) / SIGMA_NM)
+        n = min(len(r) for r in rgs)  # copies share one ACF (equal lengths)
+        series = np.stack([r[:n] ** 2 for r in rgs])
         with _w.catch_warnings():
             _w.simplefilter("ignore", RuntimeWarning)
-            est = estimate_relaxation_time(rg**2, dt=stride_tau, min_length=min_relaxations)
+            est = estimate_relaxation_time(series if len(rgs) > 1 else series[0],
+                                           dt=stride_tau, min_length=min_relaxations)
+        rg = np.concatenate(rgs)
         length = len(rg) * stride_tau
-        chains[name] = {
+        key = fnames[0] if len(fnames) == 1 else f"{cname}.h5"
+        chains[key] = {
             "split": comp["split"], "L": comp["L"], "f_S1": comp["f_S1"],
             "pattern": comp["pattern"], "rg_mean_sigma": float(rg.mean()),
             "rg_std_sigma": float(rg.std()), "rg2_relaxation_tau": est.tau,
+            "rg2_relaxation_stderr_tau": est.stderr,
             "relaxation_window_converged": bool(est.converged),
-            "run_length_tau": length, "run_length_in_relaxations": length / est.tau,
+            "copies": len(fnames), "run_length_tau": length,
+            "run_length_in_relaxations": length / est.tau,
         }
+        if len(fnames) > 1:
+            chains[key]["rg_copy_means_sigma"] = [float(r.mean()) for r in rgs]
     too_short = sorted(n for n, c in chains.items()
                        if not c["run_length_in_relaxations"] >= min_relaxations
                        or not c["relaxation_window_converged"])

@@ -236,6 +236,43 @@ def test_deterministic_cpu_runs_repeat_bit_for_bit(tmp_path):
             np.testing.assert_array_equal(x.bead_positions[:], y.bead_positions[:])
 
 
+def test_only_one_split_in_independent_copies(tmp_path):
+    """``only="test", copies=3`` (``cgml generate polymer --only test --copies 3``): the test
+    chains of the full set (same compositions and names), each run three times from its own
+    start; evaluation and the summary pool the copies as runs of one molecule."""
+    from openmm_cgml.evaluation import load_trajectories, resolve_files
+
+    kw = dict(split_seed=0, seed=2, stride_tau=0.5, equilibration_tau=0.5, min_length=10,
+              max_length=12, platform="Reference", progress=False)
+    full = P.generate_compositions(6, split_seed=0, min_length=10, max_length=12)
+    tests = [c for c in full if c.split == "test"]
+    res = P.generate_polymer_dataset(tmp_path / "t", 6, production_tau=2.0, only="test",
+                                     copies=3, **kw)
+    assert len(res.files) == 3 * len(tests) and res.separation_violations == 0
+    splits = json.loads((tmp_path / "t" / "splits.json").read_text())
+    assert splits["train"] == [] and splits["val"] == [] and splits["copies"] == 3
+    assert splits["test"] == [f"{c.name}{s}.h5" for c in tests for s in ("", "_c1", "_c2")]
+    assert splits["compositions"][f"{tests[0].name}_c2.h5"] == tests[0].to_dict()
+    groups = load_trajectories(resolve_files(tmp_path / "t", "test"))
+    assert sorted(groups) == sorted(c.name for c in tests)
+    runs = groups[tests[0].name].runs
+    assert len(runs) == 3 and all(r.shape == runs[0].shape for r in runs)
+    # independent copies: different starts, different paths
+    assert not np.allclose(runs[0], runs[1]) and not np.allclose(runs[1], runs[2])
+    summary = P.summarize_polymer_set(tmp_path / "t")
+    entry = summary["chains"][f"{tests[0].name}.h5"]
+    assert entry["copies"] == 3 and len(entry["rg_copy_means_sigma"]) == 3
+    assert entry["run_length_tau"] == pytest.approx(3 * 2.0)
+    # resuming needs the same only/copies; bad values are named
+    with pytest.raises(ValueError, match="different settings.*copies"):
+        P.generate_polymer_dataset(tmp_path / "t", 6, production_tau=2.0, only="test",
+                                   copies=2, **kw)
+    with pytest.raises(ValueError, match="--only"):
+        P.generate_polymer_dataset(tmp_path / "x", 6, production_tau=2.0, only="tests", **kw)
+    with pytest.raises(ValueError, match="--copies"):
+        P.generate_polymer_dataset(tmp_path / "x", 6, production_tau=2.0, copies=0, **kw)
+
+
 def test_initial_conformations_are_self_avoiding():
     comps = P.generate_compositions(60, split_seed=0, min_length=90, max_length=100)
     rng = np.random.default_rng(0)
