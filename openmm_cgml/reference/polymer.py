@@ -846,8 +846,10 @@ def summarize_polymer_set(out_dir: str | os.PathLike, min_relaxations: float = 1
         series = np.stack([r[:n] ** 2 for r in rgs])
         with _w.catch_warnings():
             _w.simplefilter("ignore", RuntimeWarning)
+            # converged = the window rule was met; the length test is on the pooled
+            # length below (copies: their total, not each copy's, sets the variance)
             est = estimate_relaxation_time(series if len(rgs) > 1 else series[0],
-                                           dt=stride_tau, min_length=min_relaxations)
+                                           dt=stride_tau, min_length=0.0)
         rg = np.concatenate(rgs)
         length = len(rg) * stride_tau
         key = fnames[0] if len(fnames) == 1 else f"{cname}.h5"
