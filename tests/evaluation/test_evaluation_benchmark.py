@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +107,57 @@ def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
     assert row["rollouts"] == len(splits["val"])
     assert Path(row["report"]).is_file() and "eval_val" in row["report"]
     assert res["rows"]["independent_noise"]["rollouts"] == len(splits["val"])
+
+
+def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
+    """--reference: long independent runs of the test chains (``cgml generate polymer --only
+    test --copies N``) are the reference, the copies pooled per chain; a set of other
+    compositions is refused with a message naming the chain."""
+    import shutil
+
+    from openmm_cgml.reference.polymer import generate_polymer_dataset
+
+    spec = importlib.util.spec_from_file_location(
+        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = ROOT / "tests" / "data" / "polymer"
+    long = tmp_path / "long"
+    # the compositions of tests/data/polymer: 12 chains, split seed 0, L 20-40
+    generate_polymer_dataset(long, 12, split_seed=0, seed=3, production_tau=40.0,
+                             stride_tau=5.0, equilibration_tau=10.0, min_length=20,
+                             max_length=40, only="test", copies=2, platform="CPU",
+                             progress=False)  # fmt: skip
+    work = tmp_path / "w"
+    shutil.copytree(
+        ROOT / "openmm_cgml" / "pretrained" / "polymer-comb-equivariant",
+        work / "models" / "equivariant_k2" / "final",
+    )
+    out = tmp_path / "res.json"
+    rc = mod.main(
+        ["--data", str(data), "--reference", str(long), "--work", str(work), "--device", "cpu",
+         "--variants", "equivariant_k2", "--steps", "3", "--replicas", "1", "--no-speed",
+         "--output", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert res["settings"]["reference"] == str(long)
+    assert res["settings"]["test_chains"] == ["poly_0010", "poly_0011"]
+    chain = res["rows"]["equivariant_k2"]["chains"]["poly_0010"]
+    # the reference figures come from the two 40 tau copies, not the 100-frame training run
+    assert chain["ref_tau_ps"] > 0
+    ref = mod.load_trajectories(mod.resolve_files(long, "test"))["poly_0010"]
+    assert len(ref.runs) == 2 and all(len(r) == 8 for r in ref.runs)
+    from openmm_cgml.analysis import radius_of_gyration
+
+    rg = radius_of_gyration(np.concatenate(ref.runs), ref.masses)
+    assert chain["ref_rg_nm"] == pytest.approx(float(np.mean(rg)), rel=1e-6)
+    # a reference set of other compositions (another split seed) is refused
+    other = tmp_path / "other"
+    other.mkdir()
+    doc = json.loads((long / "splits.json").read_text())
+    doc["compositions"]["poly_0010.h5"]["sides"] = "A" * 5
+    (other / "splits.json").write_text(json.dumps(doc))
+    with pytest.raises(SystemExit, match="poly_0010.*not the poly_0010"):
+        mod.check_reference_set(data, other, "test")

@@ -78,11 +78,13 @@ def main() -> None:
         print(f"== {model}")
         for i, s in enumerate(r["per_seed"]):
             print(f"  seed {i}: r2 Rg {s['rg_r2']:.3f}  r2 tau {s['tau_r2']:+.3f}  ln-tau r2 "
-                  f"{s['ln_tau_r2']:.3f}  ceiling {s['tau_r2_ceiling']:+.3f}  stable {s['stable']:.3f}")
+                  f"{s['ln_tau_r2']:.3f}  ceiling {s['tau_r2_ceiling']:+.3f}  "
+                  f"stable {s['stable']:.3f}")
         p = r["pooled"]
         print(f"  pooled ({p['seeds']} seeds): r2 Rg {p['rg_r2']:.3f}  r2 tau {p['tau_r2']:+.3f} "
               f"[{p['tau_r2_ci95'][0]:+.2f}, {p['tau_r2_ci95'][1]:+.2f}]  ceiling "
-              f"{p['tau_r2_ceiling']:+.3f} (reference only {p['tau_r2_ceiling_reference_only']:.3f})"
+              f"{p['tau_r2_ceiling']:+.3f} "
+              f"(reference only {p['tau_r2_ceiling_reference_only']:.3f})"
               f"  ln-tau r2 {p['ln_tau_r2']:.3f} [{p['ln_tau_r2_ci95'][0]:.2f}, "
               f"{p['ln_tau_r2_ci95'][1]:.2f}]  MAE tau {p['tau_mae_ps']:.0f} ps  median CG/ref "
               f"{p['tau_ratio_median']:.2f}  stable {p['stable']:.3f}")
