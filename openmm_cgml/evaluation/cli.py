@@ -10,7 +10,9 @@ Examples::
     cgml evaluate data/polymer --split test --cg eval/polymer/rollouts -o eval/again
 
 Writes ``OUT/report.md``, ``OUT/metrics.json``, PNG figures and (with ``--model``)
-``OUT/rollouts/<name>.rep<r>.h5``.
+``OUT/rollouts/<name>.rep<r>.h5``. Long rollouts survive interruption: their state is kept in
+``OUT/rollout_state.pt`` (``--checkpoint-interval``; ``--max-wall`` pauses them on purpose)
+and the same command continues them, with the same trajectories as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -73,6 +75,22 @@ def register(subparsers: Any) -> None:
         type=int,
         default=500,
         help="model steps per call of the simulation layer (500)",
+    )
+    p.add_argument(
+        "--max-wall",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause the rollouts after this many seconds (checked between chunks), their "
+        "state kept in OUT/rollout_state.pt; the same command continues them",
+    )
+    p.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="write OUT/rollout_state.pt this often (300): an interrupted evaluation run "
+        "again with the same command continues from it; removed once the report is written",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--device", default="cpu", help="torch device for the model (cpu, cuda)")
@@ -213,7 +231,13 @@ def run(args: argparse.Namespace) -> int:
         "command": "cgml " + " ".join(sys.argv[1:]) if sys.argv[1:] else "cgml evaluate",
         "reference_files": len(ref_files),
     }
+    if args.max_wall is not None and not args.max_wall > 0:
+        raise ValueError("--max-wall must be > 0 seconds")
+    if not args.checkpoint_interval > 0:
+        raise ValueError("--checkpoint-interval must be > 0 seconds")
+    state_path = Path(args.output) / "rollout_state.pt"
     if args.model:
+        from openmm_cgml.evaluation.rollouts import RolloutsPaused
         from openmm_cgml.export.checkpoint import load_checkpoint
         from openmm_cgml.export.options import config_overrides, refinement_changes
         from openmm_cgml.pretrained import model_path
@@ -236,16 +260,28 @@ def run(args: argparse.Namespace) -> int:
             "export_overrides": config_overrides(model.config, changes),
             "script": not args.eager,
             "progress": not args.no_progress,
+            # resumable: the state of the rollouts lives in OUT until the report is written
+            "state_path": state_path,
+            "state_identity": {"model": str(args.model), "frame_stride": args.frame_stride,
+                               "max_frames": args.max_frames,
+                               "reference_files": [str(f) for f in ref_files]},
+            "checkpoint_interval_s": args.checkpoint_interval,
+            "max_wall_s": args.max_wall,
         }
-        metrics = run_evaluation(
-            reference,
-            args.output,
-            model=model,
-            settings=settings,
-            rollout_options=options,
-            save_rollouts=not args.no_save_rollouts,
-            info=info,
-        )
+        try:
+            metrics = run_evaluation(
+                reference,
+                args.output,
+                model=model,
+                settings=settings,
+                rollout_options=options,
+                save_rollouts=not args.no_save_rollouts,
+                info=info,
+            )
+        except RolloutsPaused as paused:
+            print(str(paused))
+            return 0
+        state_path.unlink(missing_ok=True)
     else:
         cg = load_trajectories(resolve_files(args.cg))
         metrics = run_evaluation(reference, args.output, cg=cg, settings=settings, info=info)

@@ -80,6 +80,10 @@ def rollout_molecules(
     progress: bool = False,
     spread_starts: bool = True,
     max_batch: int | None = None,
+    state_path: str | os.PathLike | None = None,
+    state_identity: dict[str, Any] | None = None,
+    checkpoint_interval_s: float = 300.0,
+    max_wall_s: float | None = None,
 ) -> tuple[dict[str, Trajectories], dict[str, RolloutResult]]:
     """Roll out ``model`` on every reference molecule (``replicas`` runs each), batched.
 
@@ -89,7 +93,9 @@ def rollout_molecules(
     different points when ``spread_starts``). ``n_steps`` defaults to the longest reference
     duration. A bond longer than ``max_bond_factor`` x the molecule's longest reference bond
     counts as a blow-up. With ``out_dir`` the rollouts are also written as
-    ``out_dir/<name>.rep<r>.h5``.
+    ``out_dir/<name>.rep<r>.h5``. ``state_path`` ... ``max_wall_s``: a resumable run, see
+    :func:`openmm_cgml.evaluation.rollouts.run_units` (the molecules and the export settings
+    are part of the state's identity).
 
     Returns ``(cg trajectories by name, rollout results by name)``; the results of one batch
     share its wall time.
@@ -158,6 +164,11 @@ def rollout_molecules(
         device=device,
         max_batch=max_batch,
         progress=progress,
+        state_path=state_path,
+        state_identity={"molecules": names, "export_overrides": overrides,
+                        "script": script, **(state_identity or {})},
+        checkpoint_interval_s=checkpoint_interval_s,
+        max_wall_s=max_wall_s,
     )
     cg: dict[str, Trajectories] = {}
     results: dict[str, RolloutResult] = {}

@@ -8,10 +8,17 @@ blew up (the others go on), and keep only every ``record_interval``-th frame in 
 Replica ``r`` of molecule ``i`` draws its noise from its own
 :class:`openmm_cgml.simulation.NoiseStream` seeded with :func:`replica_seeds`, so a run is
 reproducible from ``seed`` whatever the chunking or batching.
+
+Long runs are resumable (:func:`run_units` with ``state_path``): the state at a chunk boundary
+(histories, noise-stream states, recorded frames, stability) is written atomically now and
+then and when a wall-clock budget runs out (:class:`RolloutsPaused`); a call with the same
+arguments continues it and gives the same trajectories as an uninterrupted run.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +33,7 @@ from openmm_cgml import analysis as A
 
 __all__ = [
     "RolloutResult",
+    "RolloutsPaused",
     "replica_seeds",
     "initial_histories",
     "run_replicas",
@@ -34,6 +42,21 @@ __all__ = [
 ]
 
 ModuleFactory = Callable[[int], torch.nn.Module]
+
+
+class RolloutsPaused(RuntimeError):
+    """The wall-clock budget of :func:`run_units` ran out; its state is in ``path``.
+
+    Call again with the same arguments (``cgml evaluate``: the same command) to continue.
+    ``steps_done`` / ``n_steps``: model steps of the batch in progress.
+    """
+
+    def __init__(self, path: Path, steps_done: int, n_steps: int) -> None:
+        super().__init__(
+            f"rollouts paused after {steps_done} of {n_steps} model steps (wall-clock budget); "
+            f"their state is in {path}: run the same command again to continue"
+        )
+        self.path, self.steps_done, self.n_steps = path, steps_done, n_steps
 
 
 def replica_seeds(seed: int, molecule_index: int, replicas: int) -> list[int]:
@@ -179,6 +202,10 @@ def run_units(
     device: str | torch.device = "cpu",
     max_batch: int | None = None,
     progress: bool = False,
+    state_path: str | os.PathLike | None = None,
+    state_identity: dict[str, Any] | None = None,
+    checkpoint_interval_s: float = 300.0,
+    max_wall_s: float | None = None,
 ) -> RolloutResult:
     """Run independent *units* (molecule replicas, possibly of different molecules) together.
 
@@ -190,6 +217,13 @@ def run_units(
         seeds: per unit integrator seed (its own :class:`~openmm_cgml.simulation.NoiseStream`).
         bonds, max_bond_nm: per unit CG bonds ``[B, 2]`` and blow-up bond length (nm).
         max_batch: at most this many units per module (``None``: all together).
+        state_path: make the run resumable: its state is written here (atomically, torch
+            format) every ``checkpoint_interval_s`` seconds at a chunk boundary, when
+            ``max_wall_s`` seconds have passed since the call started (then
+            :class:`RolloutsPaused` is raised; the budget is checked between chunks) and at
+            the end. If the file exists, the run continues from it (a finished run is
+            returned at once); it must come from the same arguments and ``state_identity``
+            (JSON-able facts the caller adds, e.g. the model), else ValueError.
 
     Every model step of every unit is checked; a unit whose positions become non-finite,
     absurd (> 1e4 nm) or with a bond longer than its ``max_bond_nm`` is stopped, the others
@@ -228,8 +262,53 @@ def run_units(
     groups = [list(range(a, min(u_total, a + size))) for a in range(0, u_total, size)]
     wall = 0.0
     model_steps = 0
-    cache: dict[tuple[int, ...], torch.nn.Module] = {}
     meta: dict[str, float] = {}
+    t_call = time.perf_counter()
+    state_file = Path(state_path) if state_path is not None else None
+    identity = ""
+    start = (0, 0, None)  # group, steps done in it, its active units
+    complete = False
+    if state_file is not None:
+        identity = _state_identity(hist, seeds, n_steps, record_interval, chunk_steps, size,
+                                   collision_threshold_nm, mb, bl, state_identity)
+        if state_file.exists():
+            st = _load_state(state_file, identity)
+            hist = list(st["hist"])
+            for i, g in enumerate(st["rng"]):
+                streams[i].set_state(g)
+            frames = [list(f.numpy()) for f in st["frames"]]
+            stab = json.loads(st["stability"])
+            wall, model_steps = float(st["wall_s"]), int(st["model_steps"])
+            start = (int(st["group"]), int(st["done"]), list(st["active"]))
+            if st["timestep_ps"] is not None:
+                meta["timestep_ps"] = float(st["timestep_ps"])
+            complete = bool(st["complete"])
+    last_save = time.perf_counter()
+
+    def save_state(group: int, done: int, active: list[int], finished: bool = False) -> None:
+        nonlocal last_save
+        assert state_file is not None
+        doc = {
+            "format": "openmm-cgml rollout state 1",
+            "identity": identity,
+            "group": group,
+            "done": done,
+            "active": list(active),
+            "complete": finished,
+            "hist": hist,
+            "rng": [st.get_state() for st in streams],
+            "frames": [torch.from_numpy(np.stack(f)) for f in frames],
+            "stability": json.dumps(stab),
+            "wall_s": wall,
+            "model_steps": model_steps,
+            "timestep_ps": meta.get("timestep_ps"),
+        }
+        from openmm_cgml.utils import atomic_path
+
+        with atomic_path(state_file) as tmp:
+            torch.save(doc, tmp)
+        last_save = time.perf_counter()
+    cache: dict[tuple[int, ...], torch.nn.Module] = {}
 
     def module_for(ids: list[int]) -> torch.nn.Module:
         key = tuple(ids)
@@ -279,15 +358,23 @@ def run_units(
             res.update(advance([i], steps))
         return res
 
-    for group in groups:
-        active = list(group)
-        done = 0
+    for gi, group in enumerate(groups):
+        if complete or gi < start[0]:
+            continue
+        active = list(group) if gi > start[0] or start[2] is None else list(start[2])
+        done = start[1] if gi == start[0] else 0
         pbar = None
         if progress:
             from tqdm import tqdm
 
-            pbar = tqdm(total=n_steps, desc=f"rollout x{len(active)}", unit="step")
+            pbar = tqdm(total=n_steps, initial=done, desc=f"rollout x{len(active)}", unit="step")
         while done < n_steps and active:
+            if (max_wall_s is not None and state_file is not None
+                    and time.perf_counter() - t_call >= max_wall_s):
+                save_state(gi, done, active)
+                if pbar is not None:
+                    pbar.close()
+                raise RolloutsPaused(state_file, done, n_steps)
             steps = min(chunk_steps, n_steps - done)
             results = advance(active, steps)
             still: list[int] = []
@@ -326,8 +413,12 @@ def run_units(
             done += steps
             if pbar is not None:
                 pbar.update(steps)
+            if state_file is not None and time.perf_counter() - last_save >= checkpoint_interval_s:
+                save_state(gi, done, active)
         if pbar is not None:
             pbar.close()
+    if state_file is not None and not complete:
+        save_state(len(groups), 0, [], finished=True)
     timestep = meta.get("timestep_ps") or float(module_for([0]).timestep_ps)
     return RolloutResult(
         frames=[np.stack(f) for f in frames],
@@ -338,6 +429,44 @@ def run_units(
         wall_s=wall,
         model_steps=model_steps,
     )
+
+
+def _state_identity(hist: list[torch.Tensor], seeds: list[int], n_steps: int,
+                    record_interval: int, chunk_steps: int, max_batch: int, threshold: float,
+                    max_bonds: list[float | None], bonds: list[np.ndarray],
+                    extra: dict[str, Any] | None) -> str:
+    """What a resumable run's state must match (a JSON string; histories by hash)."""
+    h = hashlib.sha256()
+    for x in hist:
+        h.update(x.numpy().astype(np.float32).tobytes())
+    for b in bonds:
+        h.update(np.asarray(b, dtype=np.int64).tobytes())
+    doc = {
+        "units": len(hist), "sizes": [int(x.shape[1]) for x in hist], "seeds": list(seeds),
+        "n_steps": n_steps, "record_interval": record_interval, "chunk_steps": chunk_steps,
+        "max_batch": max_batch, "collision_threshold_nm": threshold,
+        "max_bond_nm": max_bonds, "histories_and_bonds_sha256": h.hexdigest(),
+        "caller": extra or {},
+    }
+    return json.dumps(doc, sort_keys=True, default=str)
+
+
+def _load_state(path: Path, identity: str) -> dict[str, Any]:
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a foreign or damaged file
+        raise ValueError(f"{path}: not a readable rollout state ({err}); delete it to start "
+                         "the rollouts afresh") from None
+    if not isinstance(st, dict) or st.get("format") != "openmm-cgml rollout state 1":
+        raise ValueError(f"{path} is not an openmm-cgml rollout state; delete it or use "
+                         "another output folder")
+    if st["identity"] != identity:
+        old, new = json.loads(st["identity"]), json.loads(identity)
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{path} holds rollouts of another run (they differ in: "
+                         f"{', '.join(diff)}); use the same command to continue them, or "
+                         "delete the file / choose another output folder to start afresh")
+    return st
 
 
 def write_rollout_files(

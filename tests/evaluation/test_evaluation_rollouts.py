@@ -7,6 +7,7 @@ Models: the analytic ``HarmonicLangevinModel`` (export layer) and an untrained `
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -126,6 +127,86 @@ def test_collisions_and_bond_blowup_detected():
     )
     st = res.stability[0]
     assert st["reason"] == "blow-up" and st["steps_completed"] < 50
+
+
+class SlowDriftModule(DriftModule):
+    """DriftModule that takes ``delay`` s per step (a wall-clock budget runs out mid-run)."""
+
+    def __init__(self, n: int, delay: float, **kw):
+        super().__init__(n, **kw)
+        self.delay = delay
+
+    def forward(self, history, noise, external_force, box):
+        time.sleep(self.delay)
+        return super().forward(history, noise, external_force, box)
+
+
+@pytest.mark.parametrize("batch", [True, False])
+def test_paused_rollouts_continue_to_the_same_trajectories(tmp_path, batch):
+    """``state_path`` + ``max_wall_s``: a run paused again and again, each time continued by a
+    call with the same arguments, ends with the frames and stability of one uninterrupted
+    run (also with one module per replica, i.e. several groups, and a replica retired)."""
+    from openmm_cgml.evaluation.rollouts import RolloutsPaused, run_units
+
+    bonds = np.array([[i, i + 1] for i in range(4)])
+    kw = dict(bonds=[bonds] * 3, record_interval=2, chunk_steps=5, max_batch=None if batch else 1)
+    seeds = replica_seeds(3, 0, 3)
+    whole = run_units(lambda ids: DriftModule(5 * len(ids), nan_above=3.3), _hist(3), 40,
+                      seeds, **kw)  # fmt: skip
+    # seed 3: the second replica returns NaN in chunk 3 and is retired, the others finish
+    assert [s["steps_completed"] for s in whole.stability] == [40, 15, 40]
+    state = tmp_path / "state.pt"
+    pauses = 0
+    while True:
+        try:
+            res = run_units(lambda ids: SlowDriftModule(5 * len(ids), 0.004, nan_above=3.3),
+                            _hist(3), 40, seeds, state_path=state, max_wall_s=0.05,
+                            checkpoint_interval_s=1e9, **kw)  # fmt: skip
+            break
+        except RolloutsPaused as p:
+            assert p.path == state and state.is_file() and 0 <= p.steps_done < 40
+            pauses += 1
+            assert pauses < 200
+    assert pauses >= 2
+    for a, b in zip(whole.frames, res.frames, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert whole.stability == res.stability
+    assert res.model_steps == whole.model_steps
+    # the finished state is returned again at once; other arguments are refused by name
+    again = run_units(lambda ids: 1 / 0, _hist(3), 40, seeds, state_path=state, **kw)
+    np.testing.assert_array_equal(again.frames[0], whole.frames[0])
+    with pytest.raises(ValueError, match="differ in: seeds"):
+        run_units(lambda ids: DriftModule(5 * len(ids)), _hist(3), 40, [7, 8, 9],
+                  state_path=state, **kw)  # fmt: skip
+
+
+def test_rollouts_interrupted_by_a_crash_continue_from_the_last_checkpoint(tmp_path):
+    """With ``checkpoint_interval_s=0`` the state is written after every chunk; a run killed
+    inside a chunk continues from the last one and matches the uninterrupted run."""
+    from openmm_cgml.evaluation.rollouts import run_units
+
+    seeds = [11, 12]
+
+    class Crash(DriftModule):
+        calls = 0
+
+        def forward(self, history, noise, external_force, box):
+            Crash.calls += 1
+            if Crash.calls == 23:
+                raise KeyboardInterrupt
+            return super().forward(history, noise, external_force, box)
+
+    whole = run_units(lambda ids: DriftModule(5 * len(ids)), _hist(2), 30, seeds, chunk_steps=4)
+    state = tmp_path / "s.pt"
+    with pytest.raises(KeyboardInterrupt):
+        run_units(lambda ids: Crash(5 * len(ids)), _hist(2), 30, seeds, chunk_steps=4,
+                  state_path=state, checkpoint_interval_s=0.0)  # fmt: skip
+    saved = torch.load(state, weights_only=True)
+    assert saved["done"] == 20 and not saved["complete"]
+    res = run_units(lambda ids: DriftModule(5 * len(ids)), _hist(2), 30, seeds, chunk_steps=4,
+                    state_path=state)  # fmt: skip
+    for a, b in zip(whole.frames, res.frames, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_initial_histories():
@@ -263,3 +344,33 @@ def test_rollouts_that_fail_at_once_are_reported_not_analysed(polymer_dir, tmp_p
     assert agg["rg_mean"]["n"] == 0 and "r2" not in agg["rg_mean"]
     assert all(s["cg"]["stability"][0]["reason"] == "blow-up" for s in m["systems"].values())
     assert (tmp_path / "report.md").exists()
+
+
+def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
+    """`cgml evaluate --max-wall`: the rollouts pause (state in OUT/rollout_state.pt, no
+    report yet); the same command continues them, writes the report, removes the state, and
+    the rollouts equal those of an uninterrupted evaluation."""
+    from pathlib import Path
+
+    from openmm_cgml.cli import main
+    from openmm_cgml.reference.storage import TrajectoryFile
+
+    data = Path(__file__).resolve().parents[1] / "data" / "polymer"
+
+    def cmd(out, *extra):
+        return ["evaluate", str(data), "--split", "test", "--model", "polymer-comb-equivariant",
+                "-o", str(out), "--steps", "6", "--replicas", "1", "--chunk-steps", "2",
+                "--seed", "4", "--no-progress", "--tica-lag", "2", *extra]  # fmt: skip
+
+    assert main(cmd(tmp_path / "whole")) == 0
+    out = tmp_path / "paused"
+    assert main(cmd(out, "--max-wall", "1e-9")) == 0
+    assert "paused after 0 of 6 model steps" in capsys.readouterr().out
+    assert (out / "rollout_state.pt").is_file() and not (out / "metrics.json").exists()
+    assert main(cmd(out)) == 0
+    assert (out / "metrics.json").is_file() and not (out / "rollout_state.pt").exists()
+    files = sorted((tmp_path / "whole" / "rollouts").glob("*.h5"))
+    assert len(files) == 2
+    for f in files:
+        with TrajectoryFile(f) as a, TrajectoryFile(out / "rollouts" / f.name) as b:
+            np.testing.assert_array_equal(a.bead_positions[:], b.bead_positions[:])
