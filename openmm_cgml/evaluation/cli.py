@@ -24,7 +24,10 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    from openmm_cgml.export.options import add_refinement_arguments
+    from openmm_cgml.export.options import (
+        add_network_dtype_argument,
+        add_refinement_arguments,
+    )
 
     p = subparsers.add_parser(
         "evaluate",
@@ -100,6 +103,13 @@ def register(subparsers: Any) -> None:
         help="switch the score-network refinement off (ablation)",
     )
     add_refinement_arguments(p)
+    add_network_dtype_argument(p)
+    p.add_argument(
+        "--tf32",
+        action="store_true",
+        help="on CUDA, TF32 tensor-core matrix multiplies in the model during the rollouts "
+        "(faster, 10-bit mantissa in the products)",
+    )
     p.add_argument(
         "--eager",
         action="store_true",
@@ -249,6 +259,8 @@ def run(args: argparse.Namespace) -> int:
         if args.no_refinement:
             changes["refine_levels"] = 0
         info["model"] = str(args.model)
+        info["network_dtype"] = args.network_dtype
+        info["tf32"] = bool(args.tf32)
         options = {
             "n_steps": args.steps,
             "replicas": args.replicas,
@@ -257,7 +269,11 @@ def run(args: argparse.Namespace) -> int:
             "device": args.device,
             "chunk_steps": args.chunk_steps,
             "max_bond_factor": args.max_bond_factor,
-            "export_overrides": config_overrides(model.config, changes),
+            "export_overrides": {
+                **config_overrides(model.config, changes),
+                **({"network_dtype": args.network_dtype}
+                   if args.network_dtype != "float32" else {}),
+            },
             "script": not args.eager,
             "progress": not args.no_progress,
             # resumable: the state of the rollouts lives in OUT until the report is written
@@ -268,6 +284,11 @@ def run(args: argparse.Namespace) -> int:
             "checkpoint_interval_s": args.checkpoint_interval,
             "max_wall_s": args.max_wall,
         }
+        import torch
+
+        # TF32 is process-wide: on only around the evaluation, put back whatever happens
+        tf32_before = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32) or tf32_before
         try:
             metrics = run_evaluation(
                 reference,
@@ -281,6 +302,8 @@ def run(args: argparse.Namespace) -> int:
         except RolloutsPaused as paused:
             print(str(paused))
             return 0
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = tf32_before
         state_path.unlink(missing_ok=True)
     else:
         cg = load_trajectories(resolve_files(args.cg))
