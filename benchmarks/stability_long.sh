@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Stability over 10^5 model steps (the benchmark's strict figure: a rollout is stable if it
+# finishes without a collision or a blow-up) for the shipped polymer models on the 40 test
+# chains, in as many calls as the device's time limits need: each call runs the rollouts for
+# at most WALL seconds, then pauses them (`cgml evaluate --max-wall`; their state stays in
+# $WORK/<model>/rollout_state.pt) and packs what the next call needs into $PACK (state files
+# and the starting structures, a few MB). Unpack it into the next call's checkout (or carry
+# $WORK and data/polymer_start) and run the same command: the rollouts continue to the same
+# trajectories as one uninterrupted run. When they finish, each model's report.md and
+# metrics.json are written and the stability line is printed.
+#
+#   WALL=480 PACK=$OUT/state.tgz bash benchmarks/stability_long.sh          # on the GPU
+#   STEPS=40 WALL=20 PLATFORM=CPU DEVICE=cpu CHAINS=12 MODELS=eq_nowiden \
+#       bash benchmarks/stability_long.sh                                    # CPU dry run
+set -u
+STEPS="${STEPS:-100000}"          # model steps per rollout (10^5: 500,000 tau)
+WALL="${WALL:-480}"               # seconds of rollouts per call (all models run side by side)
+WORK="${WORK:-runs/stability_long}"
+DATA="${DATA:-data/polymer_start}"
+CHAINS="${CHAINS:-200}"           # the 200-chain set of the shipped models: its 40 test chains
+PLATFORM="${PLATFORM:-CUDA}"
+DEVICE="${DEVICE:-cuda}"
+MODELS="${MODELS:-eq eq_nowiden plain}"
+RECORD="${RECORD:-100}"           # frames kept for the report (every RECORD-th step)
+PACK="${PACK:-}"
+PY="${PY:-python3}"
+EXTRA="${EXTRA:-}"                # more cgml evaluate options, e.g. "--tf32"
+# starting structures: the test chains after 1,000 tau of MD, 100 tau of frames (deterministic)
+if [ ! -e "$DATA/splits.json" ] || [ -e "$DATA/polymer_set.chk" ]; then
+  $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed 0 --seed 1 --only test \
+    --time 100tau --equilibrate 1000tau --stride 5tau --platform "$PLATFORM" --deterministic \
+    --no-progress -o "$DATA" || exit 1
+fi
+mkdir -p "$(dirname "$WORK")"
+for m in $MODELS; do
+  case $m in
+    eq) M="--model polymer-comb-equivariant";;
+    eq_nowiden) M="--model polymer-comb-equivariant --no-widen";;
+    plain) M="--model polymer-comb";;
+    *) echo "unknown model key $m (eq, eq_nowiden, plain)"; exit 2;;
+  esac
+  $PY -m openmm_cgml.cli evaluate "$DATA" --split test $M --steps "$STEPS" --replicas 1 \
+    --record-interval "$RECORD" --seed 0 --device "$DEVICE" --no-progress --no-save-rollouts \
+    --max-wall "$WALL" --checkpoint-interval 120 $EXTRA -o "$WORK/$m" >"$WORK.$m.log" 2>&1 &
+done
+wait
+for m in $MODELS; do
+  echo "== $m"; tail -n 2 "$WORK.$m.log"
+  if [ -e "$WORK/$m/metrics.json" ] && [ ! -e "$WORK/$m/rollout_state.pt" ]; then
+    $PY - "$WORK/$m/metrics.json" <<'PYEOF'
+import json, sys
+m = json.load(open(sys.argv[1]))
+st = [s for v in m["systems"].values() for s in v["cg"].get("stability", [])]
+done = [s["steps_completed"] for s in st]
+print(f"stable over {max(done)} steps: {sum(s['stable'] for s in st)} / {len(st)}; "
+      f"blow-ups {sum(s['blowup_step'] >= 0 for s in st)}; collided rollouts "
+      f"{sum(s['first_collision_step'] >= 0 for s in st)}; collisions per bead-step "
+      f"{m['aggregate']['collision_rate']:.2e}")
+PYEOF
+  fi
+done
+if [ -n "$PACK" ]; then
+  tar -czf "$PACK" "$DATA" $(ls "$WORK"/*/rollout_state.pt 2>/dev/null) 2>/dev/null
+  ls -la "$PACK"
+fi
