@@ -143,6 +143,9 @@ def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
     assert rc == 0
     res = json.loads(out.read_text())
     assert res["settings"]["reference"] == str(long)
+    info = res["reference_md"]
+    assert info["runs_per_chain"] == 2
+    assert info["min_total_length_in_tau"] > info["min_length_in_tau"] > 0
     assert res["settings"]["test_chains"] == ["poly_0010", "poly_0011"]
     chain = res["rows"]["equivariant_k2"]["chains"]["poly_0010"]
     # the reference figures come from the two 40 tau copies, not the 100-frame training run

@@ -263,6 +263,8 @@ def test_only_one_split_in_independent_copies(tmp_path):
     entry = summary["chains"][f"{tests[0].name}.h5"]
     assert entry["copies"] == 3 and len(entry["rg_copy_means_sigma"]) == 3
     assert entry["run_length_tau"] == pytest.approx(3 * 2.0)
+    assert entry["copy_length_in_relaxations"] == pytest.approx(
+        entry["run_length_in_relaxations"] / 3)
     # resuming needs the same only/copies; bad values are named
     with pytest.raises(ValueError, match="different settings.*copies"):
         P.generate_polymer_dataset(tmp_path / "t", 6, production_tau=2.0, only="test",
