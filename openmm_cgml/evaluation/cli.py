@@ -316,7 +316,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"evaluated {agg['num_systems']} molecules: r2(Rg) = {f(agg['rg_mean'].get('r2'))}, "
         f"r2(tau Rg^2) = {f(agg['rg2_tau'].get('r2'))} (ceiling at these run lengths "
-        f"{f(agg['rg2_tau'].get('r2_ceiling'))}), collision rate = "
+        f"{f(agg['rg2_tau'].get('r2_ceiling'))}), r2(ln tau) = "
+        f"{f(agg.get('rg2_tau_log', {}).get('r2'))}, collision rate = "
         f"{f(agg.get('collision_rate'))}, stable = {f(agg.get('stable_fraction'))}\n"
         f"report: {args.output}/report.md"
     )

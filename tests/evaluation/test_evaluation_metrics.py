@@ -212,8 +212,10 @@ def test_cli_evaluate_cg_files(tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["evaluate", str(ref_dir), "--cg", str(cg_dir), "-o", str(out), "--tica-lag", "5"])
     assert rc == 0
-    assert "r2(Rg)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
     m = json.loads((out / "metrics.json").read_text())
+    assert "r2(Rg)" in printed
+    assert f"r2(ln tau) = {m['aggregate']['rg2_tau_log']['r2']:.3f}" in printed
     assert m["aggregate"]["num_systems"] == 4 and m["aggregate"]["rg_mean"]["r2"] > 0.8
     # bad input: one clear line, exit status 2
     rc = main(["evaluate", str(tmp_path / "nope"), "--cg", str(cg_dir), "-o", str(out)])
