@@ -446,8 +446,9 @@ def _state_identity(hist: list[torch.Tensor], seeds: list[int], n_steps: int,
         "n_steps": n_steps, "record_interval": record_interval, "chunk_steps": chunk_steps,
         "max_batch": max_batch, "collision_threshold_nm": threshold,
         "max_bond_nm": max_bonds, "histories_and_bonds_sha256": h.hexdigest(),
-        "caller": extra or {},
     }
+    for key, value in (extra or {}).items():  # top level: a mismatch is named by its key
+        doc.setdefault(key, value)
     return json.dumps(doc, sort_keys=True, default=str)
 
 

@@ -367,6 +367,11 @@ def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
     assert main(cmd(out, "--max-wall", "1e-9")) == 0
     assert "paused after 0 of 6 model steps" in capsys.readouterr().out
     assert (out / "rollout_state.pt").is_file() and not (out / "metrics.json").exists()
+    # continuing them with another model is refused, naming what differs (exit status 2)
+    other = cmd(out)
+    other[other.index("polymer-comb-equivariant")] = "polymer-comb"
+    assert main(other) == 2
+    assert "differ in:" in capsys.readouterr().err
     assert main(cmd(out)) == 0
     assert (out / "metrics.json").is_file() and not (out / "rollout_state.pt").exists()
     files = sorted((tmp_path / "whole" / "rollouts").glob("*.h5"))
