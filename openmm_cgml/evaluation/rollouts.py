@@ -236,6 +236,8 @@ def run_units(
         raise ValueError("give one seed per unit (and at least one unit)")
     if n_steps < 1 or record_interval < 1 or chunk_steps < 1:
         raise ValueError("n_steps, record_interval and chunk_steps must be >= 1")
+    if max_wall_s is not None and state_path is None:
+        raise ValueError("max_wall_s pauses a resumable run: give state_path as well")
     bl = [A._validation.as_pairs(b, None) for b in (bonds or [None] * u_total)]
     mb = list(max_bond_nm or [None] * u_total)
     hist = [torch.as_tensor(np.asarray(h), dtype=torch.float32) for h in histories]
@@ -308,6 +310,7 @@ def run_units(
         with atomic_path(state_file) as tmp:
             torch.save(doc, tmp)
         last_save = time.perf_counter()
+
     cache: dict[tuple[int, ...], torch.nn.Module] = {}
 
     def module_for(ids: list[int]) -> torch.nn.Module:
@@ -369,8 +372,7 @@ def run_units(
 
             pbar = tqdm(total=n_steps, initial=done, desc=f"rollout x{len(active)}", unit="step")
         while done < n_steps and active:
-            if (max_wall_s is not None and state_file is not None
-                    and time.perf_counter() - t_call >= max_wall_s):
+            if max_wall_s is not None and time.perf_counter() - t_call >= max_wall_s:
                 save_state(gi, done, active)
                 if pbar is not None:
                     pbar.close()

@@ -829,7 +829,7 @@ def summarize_polymer_set(out_dir: str | os.PathLike, min_relaxations: float = 1
     for fname, comp in splits["compositions"].items():
         groups.setdefault(comp["name"], []).append(fname)
     chains: dict[str, Any] = {}
-    for cname, fnames in groups.items():
+    for fnames in groups.values():
         comp = splits["compositions"][fnames[0]]
         rgs = []
         for fname in fnames:
@@ -853,7 +853,7 @@ def summarize_polymer_set(out_dir: str | os.PathLike, min_relaxations: float = 1
                                            dt=stride_tau, min_length=0.0)
         rg = np.concatenate(rgs)
         length = len(rg) * stride_tau
-        key = fnames[0] if len(fnames) == 1 else f"{cname}.h5"
+        key = fnames[0]  # NAME.h5, the chain's first (or only) run
         chains[key] = {
             "split": comp["split"], "L": comp["L"], "f_S1": comp["f_S1"],
             "pattern": comp["pattern"], "rg_mean_sigma": float(rg.mean()),
