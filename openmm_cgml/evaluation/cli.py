@@ -276,11 +276,13 @@ def run(args: argparse.Namespace) -> int:
             },
             "script": not args.eager,
             "progress": not args.no_progress,
-            # resumable: the state of the rollouts lives in OUT until the report is written
+            # resumable: the state of the rollouts lives in OUT until the report is written;
+            # reference files by name (their content is checked through the start histories),
+            # so that a run continues from another folder or machine
             "state_path": state_path,
             "state_identity": {"model": str(args.model), "frame_stride": args.frame_stride,
                                "max_frames": args.max_frames,
-                               "reference_files": [str(f) for f in ref_files]},
+                               "reference_files": [Path(f).name for f in ref_files]},
             "checkpoint_interval_s": args.checkpoint_interval,
             "max_wall_s": args.max_wall,
         }
