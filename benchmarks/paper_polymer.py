@@ -10,7 +10,9 @@ training, see ``openmm_cgml.reference.polymer``) are compared with the chain's r
 * speed-up: simulated time per wall-clock second of the CG model over the reference MD of
   the same chain on the same device -- one chain alone, and all test chains together
   (reference: all test chains in one OpenMM System; CG: all test chains in one batched
-  TorchScript step module). CG cost per step = timed calls of the exported module.
+  TorchScript step module). CG cost per step = timed calls of the exported module, on CUDA
+  replayed as a CUDA graph like ``cgml simulate`` runs it (ordinary calls where the module
+  is not graph-safe).
 
 Variants (rows): ``full`` (the method as published: plain GNN, k = 20 frames, score
 refinement as its config says: a model trained here uses the preset's ancestral walk, its
@@ -465,11 +467,14 @@ def cg_speed(
     The cost of a step does not depend on where the beads are, so the module is timed on a
     fixed reference history (``steps`` calls after a warm-up that lets the TorchScript
     profiling executor optimise the graph); an unstable model is timed like a stable one.
+    A graph-safe module on CUDA is timed as a replayed CUDA graph, the way ``cgml simulate``
+    (the plugin's integrator) and the Python rollouts run it (``<label>_cuda_graph``).
     """
     import torch
 
     from openmm_cgml.export import export_step_module
     from openmm_cgml.reference.storage import TrajectoryFile
+    from openmm_cgml.simulation.rollout import capture_step
 
     mappings = []
     for n in names:
@@ -494,16 +499,22 @@ def cg_speed(
                 torch.cuda.synchronize()
 
         with torch.no_grad():
+            call = module
+            graphed = bool(getattr(module, "graph_safe", False)) and str(device).startswith("cuda")
+            if graphed:
+                call = capture_step(module, (hist, noise, force, box))
+                graphed = call is not module  # a failed capture falls back (with a warning)
             for _ in range(5):
-                module(hist, noise, force, box)
+                call(hist, noise, force, box)
             sync()
             t0 = time.perf_counter()
             for _ in range(steps):
-                module(hist, noise, force, box)
+                call(hist, noise, force, box)
             sync()
             wall = time.perf_counter() - t0
         out[f"{label}_ps_per_s"] = steps * dt / wall
         out[f"{label}_ms_per_step"] = 1e3 * wall / steps
+        out[f"{label}_cuda_graph"] = graphed
     out["chains_batched"] = len(names)
     return out
 

@@ -46,6 +46,7 @@ def test_paper_polymer_quick_smallest(tmp_path, capsys):
     for row in res["rows"].values():
         assert row["rollouts"] == len(res["settings"]["test_chains"])
         assert row["speedup_single_chain"] > 0 and row["speedup_batched"] > 0
+        assert row["cg_speed"]["single_cuda_graph"] is False  # CPU: ordinary calls
         assert Path(row["report"]).is_file()
         # per-chain values are kept, so that the scores can be re-analysed
         assert set(row["chains"]) == set(res["settings"]["test_chains"])
@@ -164,3 +165,30 @@ def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
     (other / "splits.json").write_text(json.dumps(doc))
     with pytest.raises(SystemExit, match="poly_0010.*not the poly_0010"):
         mod.check_reference_set(data, other, "test")
+
+
+@pytest.mark.gpu
+def test_paper_polymer_cg_speed_replays_a_cuda_graph():
+    """On CUDA the CG speed is timed the way cgml simulate runs the step: a replayed CUDA
+    graph (static pairs), which must not be slower than ordinary calls of the same module."""
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    spec = importlib.util.spec_from_file_location(
+        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    from openmm_cgml.models import load_checkpoint
+
+    data = ROOT / "tests" / "data" / "polymer"
+    reference = mod.load_trajectories(mod.resolve_files(data, "test"))
+    names = sorted(reference)
+    model = load_checkpoint(ROOT / "openmm_cgml" / "pretrained" / "polymer-comb-equivariant",
+                            map_location="cuda")  # fmt: skip
+    graphed = mod.cg_speed(model, reference, names, 50, "cuda", {})
+    assert graphed["single_cuda_graph"] and graphed["batched_cuda_graph"]
+    plain = mod.cg_speed(model, reference, names, 50, "cuda", {"static_graph": False})
+    assert not plain["single_cuda_graph"]
+    assert graphed["single_ms_per_step"] < 1.2 * plain["single_ms_per_step"]
