@@ -47,12 +47,15 @@ chains: exact relaxation times would score r^2 0.65 against 8 copies x 8,000 tau
 
 Everything goes under ``--work`` (data, models, per-variant reports); the table is printed and
 the results are written as JSON (``--output``, default ``WORK/paper_polymer.json``). Trained
-models found under ``WORK/models/<variant>/final`` are reused (delete them to retrain).
+models found under ``WORK/models/<variant>/final`` are reused (delete them to retrain), and so
+are finished rollouts (``WORK/eval*/<variant>/rollout_state_<key>.pt``, one per weights and
+settings). Long rollouts can be spread over several calls with ``--max-wall``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import math
@@ -76,7 +79,7 @@ from openmm_cgml.evaluation import (  # noqa: E402
     run_evaluation,
 )
 from openmm_cgml.evaluation.report import write_metrics_json  # noqa: E402
-from openmm_cgml.utils import atomic_write, seed_everything  # noqa: E402
+from openmm_cgml.utils import atomic_write, fingerprint, seed_everything  # noqa: E402
 
 PUBLISHED = {"rg_r2": 0.90, "tau_r2": 0.48}
 
@@ -550,6 +553,15 @@ def evaluate_variant(
         f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
         flush=True,
     )
+    # one state file per setting: finished rollouts are reused, other settings do not collide
+    facts = {"variant": v, "checkpoint": str(ckpts[base]), "weights": fingerprint(ckpts[base]),
+             "steps": steps, "replicas": replicas, "record_interval": rec, "seed": args.seed,
+             "chains": test_names, "chunk_steps": preset["chunk_steps"]}
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+    state = eval_dir(work, args.split) / v / f"rollout_state_{key}.pt"
+    left = None
+    if args.max_wall is not None:
+        left = max(1e-9, args.max_wall - (time.perf_counter() - args.t_start))
     cg, results = rollout_molecules(
         model,
         reference,
@@ -560,6 +572,10 @@ def evaluate_variant(
         device=args.device,
         chunk_steps=preset["chunk_steps"],
         export_overrides=overrides,
+        state_path=state,
+        state_identity=facts,
+        checkpoint_interval_s=args.checkpoint_interval,
+        max_wall_s=left,
     )
     metrics = run_evaluation(
         reference,
@@ -630,9 +646,10 @@ def evaluate_variant(
 
 def evaluate_in_processes(
     variants: list[str], args: argparse.Namespace, argv: list[str] | None, work: Path
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Evaluate each variant in its own process at the same time (``--jobs``): rollouts are
-    launch-bound, so several share one GPU well. Speeds are not measured there."""
+    launch-bound, so several share one GPU well. Speeds are not measured there. Returns the
+    rows, facts about the reference runs, and the variants whose rollouts paused."""
     import subprocess
 
     base_args = list(sys.argv[1:] if argv is None else argv)
@@ -674,6 +691,7 @@ def evaluate_in_processes(
     rows: dict[str, Any] = {}
     info: dict[str, Any] = {}
     failed = []
+    paused: list[str] = []
     for v, out, log, proc in procs:
         rc = proc.wait()
         log.close()
@@ -681,6 +699,9 @@ def evaluate_in_processes(
             failed.append(f"{v} (exit {rc}, log {parts / (v + '.log')})")
             continue
         part = json.loads(out.read_text())
+        if v in part.get("paused", []):
+            paused.append(v)
+            continue
         rows[v] = part["rows"][v]
         info = info or {
             k: part["reference_md"].get(k)
@@ -690,7 +711,7 @@ def evaluate_in_processes(
         }
     if failed:
         raise SystemExit("variant evaluation failed: " + "; ".join(failed))
-    return rows, info
+    return rows, info, paused
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -761,6 +782,23 @@ def main(argv: list[str] | None = None) -> int:
         "--split-seed 0 --only test --copies 8 --time 8000tau -o data/polymer_long` (same "
         "--chains/--split-seed as --data; checked); rollouts start from its frames",
     )
+    ap.add_argument(
+        "--max-wall",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pause the rollouts this many seconds after the start (per process with --jobs; "
+        "checked between chunks): their state stays in WORK/eval*/<variant>/rollout_state_*.pt "
+        "and the same command continues them (e.g. 10^5 steps over several device calls)",
+    )
+    ap.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="write each variant's rollout state this often (300), so that an interrupted run "
+        "continues from it",
+    )
     ap.add_argument("--no-speed", action="store_true", help="skip the speed-up measurements")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--output", default=None, help="results JSON (default WORK/paper_polymer.json)")
@@ -788,6 +826,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}")
     t_start = time.perf_counter()
+    args.t_start = t_start  # the --max-wall clock
 
     data = ensure_data(
         work, Path(args.data) if args.data else None, preset, args.seed, args.platform
@@ -822,13 +861,22 @@ def main(argv: list[str] | None = None) -> int:
     settings = EvaluationSettings(seed=args.seed, tica_lag_frames=5 if args.quick else 10)
     rows: dict[str, Any] = {}
     ref_info: dict[str, Any] = {}
+    paused: list[str] = []
     if args.jobs > 1 and len(variants) > 1:
-        rows, ref_info = evaluate_in_processes(variants, args, argv, work)
+        rows, ref_info, paused = evaluate_in_processes(variants, args, argv, work)
     else:
+        from openmm_cgml.evaluation.rollouts import RolloutsPaused
+
         for v in variants:
-            rows[v], info = evaluate_variant(
-                v, ckpts, reference, test_names, work, settings, steps, replicas, rec, preset, args
-            )
+            try:
+                rows[v], info = evaluate_variant(
+                    v, ckpts, reference, test_names, work, settings, steps, replicas, rec,
+                    preset, args,
+                )  # fmt: skip
+            except RolloutsPaused as stop:
+                print(f"[{v}] {stop}", flush=True)
+                paused.append(v)
+                continue
             ref_info = ref_info or info
     ref_speed: dict[str, Any] = {}
     out = Path(args.output) if args.output else work / "paper_polymer.json"
@@ -841,6 +889,7 @@ def main(argv: list[str] | None = None) -> int:
             "mode": "quick" if args.quick else "full",
             "published": PUBLISHED,
             "rows": rows,
+            "paused": paused,
             "reference_md": {**ref_speed, **ref_info},
             "settings": {
                 "steps": steps,
@@ -923,6 +972,12 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write(out.with_suffix(".txt"), table + "\n")
 
     publish()
+    if paused:
+        publish(final=True)
+        print(f"paused (--max-wall): {', '.join(paused)}; run the same command again to "
+              "continue their rollouts (finished variants are read back from their rollout "
+              "state in WORK, not rolled out again)")
+        return 0
     speed_models: dict[str, Any] = {}
     if not args.no_speed:
         # speeds are measured here, one after another, never while rollouts share the device

@@ -251,6 +251,7 @@ def run(args: argparse.Namespace) -> int:
         from openmm_cgml.export.checkpoint import load_checkpoint
         from openmm_cgml.export.options import config_overrides, refinement_changes
         from openmm_cgml.pretrained import model_path
+        from openmm_cgml.utils import fingerprint
 
         # a checkpoint folder/file as given, else a shipped model name
         source = args.model if Path(args.model).exists() else model_path(args.model)
@@ -280,7 +281,8 @@ def run(args: argparse.Namespace) -> int:
             # reference files by name (their content is checked through the start histories),
             # so that a run continues from another folder or machine
             "state_path": state_path,
-            "state_identity": {"model": str(args.model), "frame_stride": args.frame_stride,
+            "state_identity": {"model": str(args.model), "weights": fingerprint(source),
+                               "frame_stride": args.frame_stride,
                                "max_frames": args.max_frames,
                                "reference_files": [Path(f).name for f in ref_files]},
             "checkpoint_interval_s": args.checkpoint_interval,

@@ -192,3 +192,50 @@ def test_paper_polymer_cg_speed_replays_a_cuda_graph():
     plain = mod.cg_speed(model, reference, names, 50, "cuda", {"static_graph": False})
     assert not plain["single_cuda_graph"]
     assert graphed["single_ms_per_step"] < 1.2 * plain["single_ms_per_step"]
+
+
+def test_paper_polymer_pauses_and_continues_its_rollouts(tmp_path, capsys):
+    """--max-wall: the rollouts pause (their state kept under WORK, the JSON lists the paused
+    variants); the same command continues them; a third run reuses the finished rollouts;
+    the row equals that of an uninterrupted run."""
+    import shutil
+
+    spec = importlib.util.spec_from_file_location(
+        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    data = ROOT / "tests" / "data" / "polymer"
+
+    def run(work: Path, *extra: str) -> dict:
+        if not (work / "models").exists():
+            shutil.copytree(
+                ROOT / "openmm_cgml" / "pretrained" / "polymer-comb-equivariant",
+                work / "models" / "equivariant_k2" / "final",
+            )
+        out = work / "res.json"
+        rc = mod.main(
+            ["--data", str(data), "--work", str(work), "--device", "cpu", "--variants",
+             "equivariant_k2", "--steps", "4", "--replicas", "1", "--no-speed", "--output",
+             str(out), *extra]
+        )  # fmt: skip
+        assert rc == 0
+        return json.loads(out.read_text())
+
+    whole = run(tmp_path / "a")
+    first = run(tmp_path / "b", "--max-wall", "1e-9")
+    assert first["paused"] == ["equivariant_k2"] and first["rows"] == {}
+    assert "paused (--max-wall): equivariant_k2" in capsys.readouterr().out
+    states = list((tmp_path / "b" / "eval" / "equivariant_k2").glob("rollout_state_*.pt"))
+    assert len(states) == 1
+    second = run(tmp_path / "b")
+    assert second["paused"] == []
+    for key in ("rg_r2", "rg_mae_nm", "stable_fraction", "collision_rate"):
+        assert second["rows"]["equivariant_k2"][key] == whole["rows"]["equivariant_k2"][key]
+    # finished rollouts are read back, not run again: same figures, no new state file
+    third = run(tmp_path / "b")
+    assert third["rows"]["equivariant_k2"]["rg_r2"] == second["rows"]["equivariant_k2"]["rg_r2"]
+    # (the wall time inside the step module is the stored one: nothing was stepped again)
+    assert (third["rows"]["equivariant_k2"]["rollout_wall_s"]
+            == second["rows"]["equivariant_k2"]["rollout_wall_s"])  # fmt: skip
+    assert list((tmp_path / "b" / "eval" / "equivariant_k2").glob("rollout_state_*.pt")) == states

@@ -1,0 +1,28 @@
+"""Content fingerprints of files and folders (what a resumable run must match)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def fingerprint(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file's bytes, or of a folder's files (relative names and bytes, in
+    sorted order, recursively). Raises FileNotFoundError if ``path`` does not exist."""
+    p = Path(path)
+    h = hashlib.sha256()
+    if p.is_file():
+        files = [p]
+        base = p.parent
+    elif p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file())
+        base = p
+    else:
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    for f in files:
+        h.update(str(f.relative_to(base)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
