@@ -14,14 +14,13 @@ def fingerprint(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     if p.is_file():
         files = [p]
-        base = p.parent
     elif p.is_dir():
         files = sorted(f for f in p.rglob("*") if f.is_file())
-        base = p
     else:
         raise FileNotFoundError(f"{p}: no such file or folder")
     for f in files:
-        h.update(str(f.relative_to(base)).encode() + b"\0")
+        if f != p:  # a folder's files: their names count too
+            h.update(f.relative_to(p).as_posix().encode() + b"\0")
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
