@@ -19,8 +19,9 @@ def fingerprint(path: str | os.PathLike) -> str:
     else:
         raise FileNotFoundError(f"{p}: no such file or folder")
     for f in files:
-        if f != p:  # a folder's files: their names count too
+        if f != p:  # a folder's files: their names (and sizes, as delimiters) count too
             h.update(f.relative_to(p).as_posix().encode() + b"\0")
+            h.update(f.stat().st_size.to_bytes(8, "little"))
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
