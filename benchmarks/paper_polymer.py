@@ -556,7 +556,11 @@ def evaluate_variant(
     # one state file per setting: finished rollouts are reused, other settings do not collide
     facts = {"variant": v, "checkpoint": str(ckpts[base]), "weights": fingerprint(ckpts[base]),
              "steps": steps, "replicas": replicas, "record_interval": rec, "seed": args.seed,
-             "chains": test_names, "chunk_steps": preset["chunk_steps"]}
+             "chains": test_names, "chunk_steps": preset["chunk_steps"],
+             # new reference data (same names, other frames) gets a state file of its own
+             "reference": hashlib.sha256("".join(
+                 fingerprint(f) for n in test_names for f in reference[n].files
+             ).encode()).hexdigest()}
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
     state = eval_dir(work, args.split) / v / f"rollout_state_{key}.pt"
     left = None
