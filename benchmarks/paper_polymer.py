@@ -55,6 +55,7 @@ settings). Long rollouts can be spread over several calls with ``--max-wall``.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -522,6 +523,12 @@ def cg_speed(
     return out
 
 
+@functools.lru_cache(maxsize=4)
+def reference_key(files: tuple[str, ...]) -> str:
+    """One hash of the reference files' contents (computed once per set of files)."""
+    return hashlib.sha256("".join(fingerprint(f) for f in files).encode()).hexdigest()
+
+
 def eval_dir(work: Path, split: str) -> Path:
     """Reports of the chains of ``split``: WORK/eval (test) or WORK/eval_<split>."""
     return work / ("eval" if split == "test" else f"eval_{split}")
@@ -558,9 +565,8 @@ def evaluate_variant(
              "steps": steps, "replicas": replicas, "record_interval": rec, "seed": args.seed,
              "chains": test_names, "chunk_steps": preset["chunk_steps"],
              # new reference data (same names, other frames) gets a state file of its own
-             "reference": hashlib.sha256("".join(
-                 fingerprint(f) for n in test_names for f in reference[n].files
-             ).encode()).hexdigest()}
+             "reference": reference_key(tuple(str(f) for n in test_names
+                                              for f in reference[n].files))}
     key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
     state = eval_dir(work, args.split) / v / f"rollout_state_{key}.pt"
     left = None
