@@ -288,26 +288,22 @@ def run(args: argparse.Namespace) -> int:
             "checkpoint_interval_s": args.checkpoint_interval,
             "max_wall_s": args.max_wall,
         }
-        import torch
+        from openmm_cgml.simulation import tf32_matmul
 
-        # TF32 is process-wide: on only around the evaluation, put back whatever happens
-        tf32_before = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = bool(args.tf32) or tf32_before
         try:
-            metrics = run_evaluation(
-                reference,
-                args.output,
-                model=model,
-                settings=settings,
-                rollout_options=options,
-                save_rollouts=not args.no_save_rollouts,
-                info=info,
-            )
+            with tf32_matmul(args.tf32):
+                metrics = run_evaluation(
+                    reference,
+                    args.output,
+                    model=model,
+                    settings=settings,
+                    rollout_options=options,
+                    save_rollouts=not args.no_save_rollouts,
+                    info=info,
+                )
         except RolloutsPaused as paused:
             print(str(paused))
             return 0
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = tf32_before
         state_path.unlink(missing_ok=True)
     else:
         cg = load_trajectories(resolve_files(args.cg))

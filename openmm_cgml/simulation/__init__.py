@@ -5,7 +5,13 @@ seed)`` -> ``CGMLIntegrator``; ``rollout(module, history, n_steps, seed=...)`` -
 from a pure-python run with the integrator's noise semantics.
 """
 
-from openmm_cgml.simulation.rollout import NoiseStream, capture_step, history_from_state, rollout
+from openmm_cgml.simulation.rollout import (
+    NoiseStream,
+    capture_step,
+    history_from_state,
+    rollout,
+    tf32_matmul,
+)
 from openmm_cgml.simulation.system import (
     combine_mappings,
     create_force,
@@ -24,4 +30,5 @@ __all__ = [
     "history_from_state",
     "no_jit_respecialisation",
     "rollout",
+    "tf32_matmul",
 ]

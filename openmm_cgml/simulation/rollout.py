@@ -15,7 +15,8 @@ alone with ``seeds[i]`` would see.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +48,19 @@ class NoiseStream:
 
     def set_state(self, state: torch.Tensor) -> None:
         self.generator.set_state(state)
+
+
+@contextlib.contextmanager
+def tf32_matmul(enabled: bool) -> Iterator[None]:
+    """TF32 tensor-core float32 matrix multiplies on CUDA inside the block (``enabled``; a
+    setting already on stays on). The switch is process-wide, so it is put back afterwards,
+    whatever happens."""
+    before = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = bool(enabled) or before
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
 
 
 def history_from_state(positions: torch.Tensor | np.ndarray, velocities: torch.Tensor | np.ndarray

@@ -29,6 +29,7 @@ import openmm.unit as u
 import torch
 
 from openmm_cgml.simulation.reporters import CGLogReporter, ProgressReporter
+from openmm_cgml.simulation.rollout import tf32_matmul
 from openmm_cgml.simulation.system import (
     combine_mappings,
     create_integrator,
@@ -217,11 +218,9 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
     setup_s = time.perf_counter() - t_setup
 
     # TF32 is process-wide: switched on only around the steps, put back whatever happens
-    tf32_before = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = bool(tf32 and on_cuda) or tf32_before
     t_run = time.perf_counter()
     try:
-        with _jit_execution(optimize):
+        with _jit_execution(optimize), tf32_matmul(bool(tf32 and on_cuda)):
             while simulation.currentStep < n_steps:
                 chunk = min(checkpoint_interval - simulation.currentStep % checkpoint_interval,
                             n_steps - simulation.currentStep)
@@ -229,7 +228,6 @@ def simulate(structure: str | os.PathLike, output_dir: str | os.PathLike, *,
                 with atomic_path(chk) as tmp:
                     simulation.saveCheckpoint(str(tmp))
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = tf32_before
         bar.close()
         log.close()
         simulation.reporters.clear()

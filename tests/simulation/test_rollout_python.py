@@ -149,3 +149,25 @@ def test_rollout_replays_a_cuda_graph_like_ordinary_calls(villin, monkeypatch):
     assert len(replays) == 12
     np.testing.assert_allclose(graphed, plain, atol=1e-4)
     assert np.abs(graphed[1:] - graphed[:-1]).max() > 1e-3  # the beads moved
+
+
+def test_tf32_matmul_is_put_back_whatever_happens():
+    import torch
+
+    from openmm_cgml.simulation import tf32_matmul
+
+    before = torch.backends.cuda.matmul.allow_tf32
+    try:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        with tf32_matmul(True):
+            assert torch.backends.cuda.matmul.allow_tf32
+        assert not torch.backends.cuda.matmul.allow_tf32
+        with pytest.raises(RuntimeError), tf32_matmul(True):
+            raise RuntimeError("inside")
+        assert not torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True  # already on: stays on
+        with tf32_matmul(False):
+            assert torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = before
