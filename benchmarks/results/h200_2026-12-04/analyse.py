@@ -68,6 +68,28 @@ def table(models: dict[str, list[str]]) -> dict:
     return out
 
 
+def by_class(runs: list[str]) -> dict:
+    """Seed-pooled CG / reference ratios of tau and Rg per composition class of the test
+    chains: f_S1 below the training range (swollen coils), above it (globules), and inside
+    it (blocky patterns, near the coil-globule transition)."""
+    summary = json.loads((HERE / "summary.json").read_text())["chains"]
+    docs = [load(r) for r in runs]
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for n in sorted(docs[0]["systems"]):
+        f = summary[f"{n}.h5"]["f_S1"]
+        cls = ("f_S1 < 0.2 (coils)" if f < 0.2 else "f_S1 > 0.6 (globules)" if f > 0.6
+               else "f_S1 0.2-0.6, blocky")
+        ref = docs[0]["systems"][n]["reference"]
+        tau = np.mean([d["systems"][n]["cg"]["rg2_tau_ps"] for d in docs])
+        rg = np.mean([d["systems"][n]["cg"]["rg_mean_nm"] for d in docs])
+        groups.setdefault(cls, []).append((tau / ref["rg2_tau_ps"], rg / ref["rg_mean_nm"]))
+    return {cls: {"chains": len(v),
+                  "tau_ratio_median": float(np.median([t for t, _ in v])),
+                  "tau_ratio_range": [float(min(t for t, _ in v)), float(max(t for t, _ in v))],
+                  "rg_ratio_mean": float(np.mean([r for _, r in v]))}
+            for cls, v in sorted(groups.items())}
+
+
 def main() -> None:
     models = {"polymer-comb-equivariant": ["eq", "eq_s1", "eq_s2"],
               "polymer-comb-equivariant --no-widen": ["eq_nowiden", "eq_nowiden_s1",
@@ -90,6 +112,13 @@ def main() -> None:
               f"{p['tau_ratio_median']:.2f}  stable {p['stable']:.3f}")
         print(f"  reference tau {r['reference_tau_ps']}; CG rel. stderr per seed (median) "
               f"{r['cg_rel_stderr_median_per_seed']:.2f}")
+    classes = by_class(models["polymer-comb-equivariant"])
+    print("== polymer-comb-equivariant by composition class (seeds pooled; CG / reference)")
+    for cls, c in classes.items():
+        print(f"  {cls:<22} {c['chains']:2d} chains: tau ratio median {c['tau_ratio_median']:.2f} "
+              f"(range {c['tau_ratio_range'][0]:.2f}-{c['tau_ratio_range'][1]:.2f}), "
+              f"Rg ratio {c['rg_ratio_mean']:.3f}")
+    res["polymer-comb-equivariant"]["by_class"] = classes
     (HERE / "pooled.json").write_text(json.dumps(res, indent=1) + "\n")
 
 
