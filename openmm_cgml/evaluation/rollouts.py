@@ -220,7 +220,8 @@ def run_units(
         state_path: make the run resumable: its state is written here (atomically, torch
             format) every ``checkpoint_interval_s`` seconds at a chunk boundary, when
             ``max_wall_s`` seconds have passed since the call started (then
-            :class:`RolloutsPaused` is raised; the budget is checked between chunks) and at
+            :class:`RolloutsPaused` is raised; the budget is checked between chunks, and a
+            call that continues a paused run always advances at least one chunk) and at
             the end. If the file exists, the run continues from it (a finished run is
             returned at once); it must come from the same arguments and ``state_identity``
             (JSON-able facts the caller adds, e.g. the model), else ValueError.
@@ -270,6 +271,7 @@ def run_units(
     identity = ""
     start = (0, 0, None)  # group, steps done in it, its active units
     complete = False
+    resumed = False  # a continued run advances at least one chunk per call, whatever the budget
     if state_file is not None:
         identity = _state_identity(hist, seeds, n_steps, record_interval, chunk_steps, size,
                                    collision_threshold_nm, mb, bl, state_identity)
@@ -285,6 +287,7 @@ def run_units(
             if st["timestep_ps"] is not None:
                 meta["timestep_ps"] = float(st["timestep_ps"])
             complete = bool(st["complete"])
+            resumed = True
     last_save = time.perf_counter()
 
     def save_state(group: int, done: int, active: list[int], finished: bool = False) -> None:
@@ -372,7 +375,8 @@ def run_units(
 
             pbar = tqdm(total=n_steps, initial=done, desc=f"rollout x{len(active)}", unit="step")
         while done < n_steps and active:
-            if max_wall_s is not None and time.perf_counter() - t_call >= max_wall_s:
+            if (max_wall_s is not None and not resumed
+                    and time.perf_counter() - t_call >= max_wall_s):
                 save_state(gi, done, active)
                 if pbar is not None:
                     pbar.close()
@@ -413,6 +417,7 @@ def run_units(
                 still.append(i)
             active = still
             done += steps
+            resumed = False  # progress made: the budget applies from here on
             if pbar is not None:
                 pbar.update(steps)
             if state_file is not None and time.perf_counter() - last_save >= checkpoint_interval_s:

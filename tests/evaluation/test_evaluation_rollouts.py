@@ -180,6 +180,25 @@ def test_paused_rollouts_continue_to_the_same_trajectories(tmp_path, batch):
                   state_path=state, **kw)  # fmt: skip
 
 
+def test_a_continued_run_always_advances(tmp_path):
+    """With a budget too small for anything, a fresh run pauses at once and every call that
+    continues it advances exactly one chunk: repeated calls always finish."""
+    from openmm_cgml.evaluation.rollouts import RolloutsPaused, run_units
+
+    state = tmp_path / "s.pt"
+    done = []
+    for _ in range(20):
+        try:
+            res = run_units(lambda ids: DriftModule(5 * len(ids)), _hist(2), 40, [3, 4],
+                            chunk_steps=5, state_path=state, max_wall_s=1e-12)  # fmt: skip
+            break
+        except RolloutsPaused as p:
+            done.append(p.steps_done)
+    assert done == [0, 5, 10, 15, 20, 25, 30, 35]
+    whole = run_units(lambda ids: DriftModule(5 * len(ids)), _hist(2), 40, [3, 4], chunk_steps=5)
+    np.testing.assert_array_equal(res.frames[1], whole.frames[1])
+
+
 def test_rollouts_interrupted_by_a_crash_continue_from_the_last_checkpoint(tmp_path):
     """With ``checkpoint_interval_s=0`` the state is written after every chunk; a run killed
     inside a chunk continues from the last one and matches the uninterrupted run."""
