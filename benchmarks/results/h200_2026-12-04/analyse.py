@@ -112,13 +112,14 @@ def main() -> None:
               f"{p['tau_ratio_median']:.2f}  stable {p['stable']:.3f}")
         print(f"  reference tau {r['reference_tau_ps']}; CG rel. stderr per seed (median) "
               f"{r['cg_rel_stderr_median_per_seed']:.2f}")
-    classes = by_class(models["polymer-comb-equivariant"])
-    print("== polymer-comb-equivariant by composition class (seeds pooled; CG / reference)")
-    for cls, c in classes.items():
-        print(f"  {cls:<22} {c['chains']:2d} chains: tau ratio median {c['tau_ratio_median']:.2f} "
-              f"(range {c['tau_ratio_range'][0]:.2f}-{c['tau_ratio_range'][1]:.2f}), "
-              f"Rg ratio {c['rg_ratio_mean']:.3f}")
-    res["polymer-comb-equivariant"]["by_class"] = classes
+    for model, runs in models.items():
+        classes = by_class(runs)
+        print(f"== {model} by composition class (seeds pooled; CG / reference)")
+        for cls, c in classes.items():
+            print(f"  {cls:<22} {c['chains']:2d} chains: tau ratio median "
+                  f"{c['tau_ratio_median']:.2f} (range {c['tau_ratio_range'][0]:.2f}-"
+                  f"{c['tau_ratio_range'][1]:.2f}), Rg ratio {c['rg_ratio_mean']:.3f}")
+        res[model]["by_class"] = classes
     (HERE / "pooled.json").write_text(json.dumps(res, indent=1) + "\n")
 
 
