@@ -80,6 +80,7 @@ from openmm_cgml.evaluation import (  # noqa: E402
     run_evaluation,
 )
 from openmm_cgml.evaluation.report import write_metrics_json  # noqa: E402
+from openmm_cgml.export.checkpoint import checkpoint_fingerprint  # noqa: E402
 from openmm_cgml.utils import atomic_write, fingerprint, seed_everything  # noqa: E402
 
 PUBLISHED = {"rg_r2": 0.90, "tau_r2": 0.48}
@@ -561,7 +562,8 @@ def evaluate_variant(
         flush=True,
     )
     # one state file per setting: finished rollouts are reused, other settings do not collide
-    facts = {"variant": v, "checkpoint": str(ckpts[base]), "weights": fingerprint(ckpts[base]),
+    facts = {"variant": v, "checkpoint": str(ckpts[base]),
+             "weights": checkpoint_fingerprint(ckpts[base]),
              "steps": steps, "replicas": replicas, "record_interval": rec, "seed": args.seed,
              "chains": test_names, "chunk_steps": preset["chunk_steps"],
              # new reference data (same names, other frames) gets a state file of its own

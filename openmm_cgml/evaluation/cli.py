@@ -248,10 +248,9 @@ def run(args: argparse.Namespace) -> int:
     state_path = Path(args.output) / "rollout_state.pt"
     if args.model:
         from openmm_cgml.evaluation.rollouts import RolloutsPaused
-        from openmm_cgml.export.checkpoint import load_checkpoint
+        from openmm_cgml.export.checkpoint import checkpoint_fingerprint, load_checkpoint
         from openmm_cgml.export.options import config_overrides, refinement_changes
         from openmm_cgml.pretrained import model_path
-        from openmm_cgml.utils import fingerprint
 
         # a checkpoint folder/file as given, else a shipped model name
         source = args.model if Path(args.model).exists() else model_path(args.model)
@@ -281,7 +280,8 @@ def run(args: argparse.Namespace) -> int:
             # reference files by name (their content is checked through the start histories),
             # so that a run continues from another folder or machine
             "state_path": state_path,
-            "state_identity": {"model": str(args.model), "weights": fingerprint(source),
+            "state_identity": {"model": str(args.model),
+                               "weights": checkpoint_fingerprint(source),
                                "frame_stride": args.frame_stride,
                                "max_frames": args.max_frames,
                                "reference_files": [Path(f).name for f in ref_files]},

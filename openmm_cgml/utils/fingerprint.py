@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def fingerprint(path: str | os.PathLike) -> str:
+def fingerprint(path: str | os.PathLike, names: Iterable[str] | None = None) -> str:
     """SHA-256 (hex) of a file's bytes, or of a folder's files (relative names and bytes, in
-    sorted order, recursively). Raises FileNotFoundError if ``path`` does not exist."""
+    sorted order, recursively; with ``names`` only the files at those relative paths that
+    exist). Raises FileNotFoundError if ``path`` does not exist."""
     p = Path(path)
     h = hashlib.sha256()
     if p.is_file():
         files = [p]
     elif p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file())
+        if names is None:
+            files = sorted(f for f in p.rglob("*") if f.is_file())
+        else:
+            files = sorted(p / n for n in set(names) if (p / n).is_file())
     else:
         raise FileNotFoundError(f"{p}: no such file or folder")
     for f in files:
