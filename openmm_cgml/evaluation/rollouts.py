@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from openmm_cgml import analysis as A
+from openmm_cgml.utils import atomic_path
 
 __all__ = [
     "RolloutResult",
@@ -308,8 +309,6 @@ def run_units(
             "model_steps": model_steps,
             "timestep_ps": meta.get("timestep_ps"),
         }
-        from openmm_cgml.utils import atomic_path
-
         with atomic_path(state_file) as tmp:
             torch.save(doc, tmp)
         last_save = time.perf_counter()
