@@ -141,21 +141,77 @@ def colliding_beads(
     excl = excluded_pairs(bonds, n, bond_separation)
     th = _threshold_matrix(threshold, n, bead_types)
     b = _as_box(box)
+    fin = np.isfinite(x).all(axis=-1)
+    if b is None and n >= _TREE_MIN_BEADS:
+        out = _colliding_open(x, fin, np.broadcast_to(th, (n, n)), excl)
+    else:
+        out = _colliding_dense(x, th, excl, b)
+    out |= ~fin
+    return out
+
+
+# below this many beads the dense search is as fast (measured on 2 CPU cores: 15 beads
+# 0.36 vs 0.52 ms per 100 frames, 28 beads 1.1 vs 0.9 ms, 111 beads 17 vs 4 ms, 300 beads
+# 113 vs 13 ms; benchmarks/rollout_overhead.py times it inside batched rollouts)
+_TREE_MIN_BEADS = 24
+
+
+def _colliding_open(x: np.ndarray, fin: np.ndarray, th: np.ndarray, excl: np.ndarray,
+                    budget: int = 2_000_000) -> np.ndarray:
+    """:func:`colliding_beads` without a box: one k-d tree over many frames at once.
+
+    The finite beads of a block of frames are laid side by side along x (each frame shifted
+    past the previous one's extent by more than the largest threshold, so no pair spans two
+    frames); the tree's pairs within the largest threshold are the candidates, then the exact
+    ``|r_i - r_j| < th[i, j]`` test on the original coordinates. Collisions are rare, so this
+    costs ~O(T N log N) instead of the ``T N^2`` distances of the dense test (4x faster at
+    N ~ 100, 9x at 300).
+    """
+    from scipy.spatial import cKDTree
+
+    t, n, _ = x.shape
     out = np.zeros((t, n), dtype=bool)
-    # candidates from the fast squared distances (a margin far above their rounding error),
-    # then the exact |r_i - r_j| < threshold test on those pairs only
+    th_max = float(th.max())
+    for sl in _chunks(t, 1, max(1, budget // max(1, n))):
+        ti, ii = np.nonzero(fin[sl])
+        if len(ti) < 2:
+            continue
+        xs = x[sl]
+        lo = np.where(fin[sl][..., None], xs, np.inf).min(axis=1)  # [t, 3] per-frame corner
+        pts = xs[ti, ii] - lo[ti]  # [P, 3] nm
+        gap = float(pts[:, 0].max()) + 2.0 * th_max + 1.0
+        pts[:, 0] += ti * gap
+        pairs = cKDTree(pts).query_pairs(th_max * (1.0 + 1e-9) + 1e-12, output_type="ndarray")
+        if not len(pairs):
+            continue
+        p, q = pairs[:, 0], pairs[:, 1]
+        f, i, j = ti[p] + sl.start, ii[p], ii[q]
+        d = np.linalg.norm(x[f, i] - x[f, j], axis=-1)
+        ok = (d < th[i, j]) & ~excl[i, j]
+        out[f[ok], i[ok]] = True
+        out[f[ok], j[ok]] = True
+    return out
+
+
+def _colliding_dense(x: np.ndarray, th: float | np.ndarray, excl: np.ndarray,
+                     b: np.ndarray | None) -> np.ndarray:
+    """:func:`colliding_beads` from all ``[t, N, N]`` (minimum-image) distances: periodic
+    boxes and small molecules."""
+    t, n, _ = x.shape
+    out = np.zeros((t, n), dtype=bool)
+    # candidates from the squared distances (a margin far above their rounding error), then
+    # the exact |r_i - r_j| < threshold test on those pairs only
     th2 = np.square(th) + 1e-9
     th = np.broadcast_to(th, (n, n))
     for sl in _chunks(t, n):
         xs = x[sl]
         # inf/NaN in blown-up beads give NaN distances there (never "close"; the bead is
-        # marked below), not warnings
+        # marked by the caller), not warnings
         with np.errstate(invalid="ignore"):
             ti, ii, jj = np.nonzero((_squared_distances(xs, b) < th2) & ~excl)
             d = np.linalg.norm(_min_image(xs[ti, ii] - xs[ti, jj], b), axis=-1)
         ok = d < th[ii, jj]
         out[sl][ti[ok], ii[ok]] = True
-    out |= ~np.isfinite(x).all(axis=-1)
     return out
 
 

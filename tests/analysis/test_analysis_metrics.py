@@ -185,6 +185,40 @@ def test_colliding_beads_matches_brute_force(box):
     got = colliding_beads(x, 0.3, bonds, box=box)
     assert expected.sum() > 40  # the frames do have collisions to find
     np.testing.assert_array_equal(got, expected)
+    # a small molecule takes the dense search
+    small = (close[:, :12, :12].any(-1) | ~np.isfinite(x[:, :12]).all(-1))
+    np.testing.assert_array_equal(colliding_beads(x[:, :12], 0.3, bonds[:11], box=box), small)
+    # per-type-pair thresholds; a frame with no finite bead at all
+    types = np.arange(40) % 3
+    th = np.array([[0.3, 0.2, 0.25], [0.2, 0.1, 0.35], [0.25, 0.35, 0.3]])
+    x[9] = np.nan
+    with np.errstate(invalid="ignore"):
+        d = x[:, :, None] - x[:, None]
+        if box is not None:
+            d = d - np.asarray(box) * np.round(d / np.asarray(box))
+        close = (np.linalg.norm(d, axis=-1) < th[types][:, types]) & ~excluded_pairs(bonds, 40, 1)
+    expected = close.any(-1) | ~np.isfinite(x).all(-1)
+    np.testing.assert_array_equal(colliding_beads(x, th, bonds, bead_types=types, box=box),
+                                  expected)
+
+
+def test_colliding_beads_in_blocks_of_frames():
+    """The open-boundary search (a k-d tree over a block of frames laid side by side) gives the
+    same answer whatever the block size: no pair is found across two frames, even when the
+    frames overlap in space and sit far from the origin."""
+    from openmm_cgml.analysis.collisions import _colliding_open, excluded_pairs
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(1e3, 0.4, size=(30, 25, 3))
+    fin = np.isfinite(x).all(-1)
+    excl = excluded_pairs(np.stack([np.arange(24), np.arange(1, 25)], 1), 25, 1)
+    th = np.full((25, 25), 0.15)
+    whole = _colliding_open(x, fin, th, excl)
+    d = np.linalg.norm(x[:, :, None] - x[:, None], axis=-1)
+    np.testing.assert_array_equal(whole, ((d < 0.15) & ~excl).any(-1))
+    assert 0 < whole.sum() < whole.size
+    for budget in (25, 60, 400):  # 1, 2 and 16 frames per tree
+        np.testing.assert_array_equal(_colliding_open(x, fin, th, excl, budget=budget), whole)
 
 
 def test_r2_noise_ceiling_closed_form_and_simulation():
