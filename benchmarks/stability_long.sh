@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Stability over 10^5 model steps (the benchmark's strict figure: a rollout is stable if it
 # finishes without a collision or a blow-up) for the shipped polymer models on the 40 test
-# chains, in as many calls as the device's time limits need: each call runs the rollouts for
-# at most WALL seconds, then pauses them (`cgml evaluate --max-wall`; their state stays in
+# chains, in as many calls as the device's time limits need: each call takes about WALL seconds
+# in all (starting structures, rollouts, packing): it runs the rollouts for what is left of WALL
+# after the set-up, then pauses them (`cgml evaluate --max-wall`; their state stays in
 # $WORK/<model>/rollout_state.pt) and packs what the next call needs into $PACK (state files
 # and the starting structures, a few MB). Unpack it into the next call's checkout (or carry
 # $WORK and data/polymer_start) and run the same command: the rollouts continue to the same
@@ -10,11 +11,12 @@
 # metrics.json are written and the stability line is printed.
 #
 #   WALL=480 PACK=$OUT/state.tgz bash benchmarks/stability_long.sh          # on the GPU
-#   STEPS=40 WALL=20 PLATFORM=CPU DEVICE=cpu CHAINS=12 MODELS=eq_nowiden \
+#   STEPS=40 WALL=150 PLATFORM=CPU DEVICE=cpu CHAINS=12 MODELS=eq_nowiden \
 #       bash benchmarks/stability_long.sh                                    # CPU dry run
 set -u
+T0=$(date +%s)
 STEPS="${STEPS:-100000}"          # model steps per rollout (10^5: 500,000 tau)
-WALL="${WALL:-480}"               # seconds of rollouts per call (all models run side by side)
+WALL="${WALL:-480}"               # seconds this call may take in all (models run side by side)
 WORK="${WORK:-runs/stability_long}"
 DATA="${DATA:-data/polymer_start}"
 CHAINS="${CHAINS:-200}"           # the 200-chain set of the shipped models: its 40 test chains
@@ -32,6 +34,12 @@ if [ ! -e "$DATA/splits.json" ] || [ -e "$DATA/polymer_set.chk" ]; then
     --no-progress -o "$DATA" || exit 1
 fi
 mkdir -p "$(dirname "$WORK")"
+# the rollouts get what is left of WALL after the set-up, less ~15 s for the packing; with less
+# than a minute left they are not started (nothing would be checkpointed)
+LEFT=$(( WALL - $(date +%s) + T0 - 15 ))
+if [ "$LEFT" -lt 60 ]; then
+  echo "only ${LEFT} s of WALL=${WALL} left after the set-up: no rollouts in this call"; MODELS=""
+fi
 for m in $MODELS; do
   case $m in
     eq) M="--model polymer-comb-equivariant";;
@@ -42,7 +50,7 @@ for m in $MODELS; do
   esac
   $PY -m openmm_cgml.cli evaluate "$DATA" --split test $M --steps "$STEPS" --replicas 1 \
     --record-interval "$RECORD" --seed 0 --device "$DEVICE" --no-progress --no-save-rollouts \
-    --max-wall "$WALL" --checkpoint-interval 120 $EXTRA -o "$WORK/$m" >"$WORK.$m.log" 2>&1 &
+    --max-wall "$LEFT" --checkpoint-interval 120 $EXTRA -o "$WORK/$m" >"$WORK.$m.log" 2>&1 &
 done
 wait
 for m in $MODELS; do

@@ -86,6 +86,21 @@ def _sample_rows(x: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.n
     return x[np.sort(rng.choice(len(x), size=max_rows, replace=False))]
 
 
+def stability_summary(stability: list[dict[str, Any]], num_beads: int) -> dict[str, Any]:
+    """``stable_fraction``, ``collision_rate`` (collided bead-steps per checked bead-step, every
+    model step counts, recorded or not; ``None`` when no step was checked) and the per-run
+    ``stability`` records of :func:`openmm_cgml.evaluation.rollouts.run_units`."""
+    steps = np.array([x.get("steps_checked", 0) for x in stability], dtype=np.float64)
+    cols = np.array([x.get("collided_bead_steps", 0) for x in stability], dtype=np.float64)
+    return {
+        "stable_fraction": (float(np.mean([bool(x["stable"]) for x in stability]))
+                            if stability else None),
+        "collision_rate": (float(cols.sum() / (steps.sum() * num_beads))
+                           if steps.sum() > 0 else None),
+        "stability": list(stability),
+    }
+
+
 def observe(
     traj: Trajectories,
     settings: EvaluationSettings | None = None,
@@ -169,14 +184,9 @@ def observe(
         summary["bond_length_mean_nm"] = float(bl.mean())
         summary["bond_length_max_nm"] = float(bl.max())
     if traj.stability is not None and all(x is not None for x in traj.stability):
-        st = traj.stability
-        summary["stable_fraction"] = float(np.mean([bool(x["stable"]) for x in st]))
-        steps = np.array([x.get("steps_checked", 0) for x in st], dtype=np.float64)
-        cols = np.array([x.get("collided_bead_steps", 0) for x in st], dtype=np.float64)
-        if steps.sum() > 0:
-            summary["collision_rate"] = float(cols.sum() / (steps.sum() * t.num_beads))
-        summary["stability"] = st
-    summary.setdefault("collision_rate", col_frames)
+        summary.update(stability_summary(traj.stability, t.num_beads))
+    if summary.get("collision_rate") is None:
+        summary["collision_rate"] = col_frames
     extra: dict[str, Any] = {}
     nat = t.native if native is None else native
     if t.kind == "protein" and nat is not None:
@@ -382,16 +392,14 @@ def evaluate_sets(
         if cg[name].attrs.get("no_model_frames"):
             # every rollout failed before its first step: nothing to analyse but stability
             orf = observe(reference[name], s, native)
-            st = cg[name].stability or []
+            st = [x for x in (cg[name].stability or []) if x is not None]
             systems[name] = {
                 "cg": {
                     "num_runs": len(st),
                     "no_model_frames": True,
                     "rg_mean_nm": None,
                     "rg2_tau_ps": None,
-                    "collision_rate": None,
-                    "stable_fraction": 0.0 if st else None,
-                    "stability": st,
+                    **stability_summary(st, reference[name].num_beads),
                 },
                 "reference": orf.summary,
                 "comparison": {},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -362,7 +363,38 @@ def test_rollouts_that_fail_at_once_are_reported_not_analysed(polymer_dir, tmp_p
     assert agg["stable_fraction"] == 0.0 and agg["num_rollouts"] == 2 * len(ref)
     assert agg["rg_mean"]["n"] == 0 and "r2" not in agg["rg_mean"]
     assert all(s["cg"]["stability"][0]["reason"] == "blow-up" for s in m["systems"].values())
+    assert all(s["cg"]["stable_fraction"] == 0.0 for s in m["systems"].values())
     assert (tmp_path / "report.md").exists()
+
+
+def test_stable_rollouts_shorter_than_the_record_interval(tmp_path):
+    """Rollouts that keep no frame (fewer steps than the record interval) have nothing to
+    analyse, but their stability and collision rate come from every model step checked: they
+    are stable, not failed."""
+    from openmm_cgml.export.checkpoint import load_checkpoint
+    from openmm_cgml.pretrained import model_path
+
+    ref = load_trajectories(
+        resolve_files(Path(__file__).resolve().parents[1] / "data" / "polymer", "test")
+    )
+    model = load_checkpoint(model_path("polymer-comb-equivariant"))
+    m = run_evaluation(
+        ref,
+        tmp_path,
+        model=model,
+        settings=EvaluationSettings(tica_lag_frames=2),
+        rollout_options={"n_steps": 4, "replicas": 2, "record_interval": 10, "seed": 3},
+        save_rollouts=False,
+    )
+    agg = m["aggregate"]
+    assert agg["molecules_without_model_frames"] == sorted(ref)
+    for name, s in m["systems"].items():
+        st = s["cg"]["stability"]
+        assert [x["steps_checked"] for x in st] == [4, 4]
+        assert s["cg"]["stable_fraction"] == np.mean([x["stable"] for x in st])
+        collided = sum(x["collided_bead_steps"] for x in st)
+        assert s["cg"]["collision_rate"] == collided / (8 * ref[name].num_beads)
+    assert agg["stable_fraction"] > 0.0 and agg["collision_rate"] is not None
 
 
 def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
