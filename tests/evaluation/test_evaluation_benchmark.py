@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,12 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_paper_polymer_quick_smallest(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
+    mod = load_benchmark("paper_polymer")
     out = tmp_path / "res.json"
     rc = mod.main(
         [
@@ -78,16 +73,12 @@ def splits_of(tmp_path: Path) -> dict:
     return json.loads((tmp_path / "w" / "data" / "splits.json").read_text())
 
 
-def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
+def test_paper_polymer_val_split_rolls_out_the_val_chains(load_benchmark, tmp_path):
     """--split val: inference settings are chosen on chains that are neither trained on nor
     the test chains; the shipped polymer weights stand in for a trained ``full``."""
     import shutil
 
-    spec = importlib.util.spec_from_file_location(
-        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("paper_polymer")
     work = tmp_path / "w"
     shutil.copytree(
         ROOT / "openmm_cgml" / "pretrained" / "polymer-comb", work / "models" / "full" / "final"
@@ -110,7 +101,7 @@ def test_paper_polymer_val_split_rolls_out_the_val_chains(tmp_path):
     assert res["rows"]["independent_noise"]["rollouts"] == len(splits["val"])
 
 
-def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
+def test_paper_polymer_compares_with_a_separate_reference_set(load_benchmark, tmp_path):
     """--reference: long independent runs of the test chains (``cgml generate polymer --only
     test --copies N``) are the reference, the copies pooled per chain; a set of other
     compositions is refused with a message naming the chain."""
@@ -118,11 +109,7 @@ def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
 
     from openmm_cgml.reference.polymer import generate_polymer_dataset
 
-    spec = importlib.util.spec_from_file_location(
-        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("paper_polymer")
     data = ROOT / "tests" / "data" / "polymer"
     long = tmp_path / "long"
     # the compositions of tests/data/polymer: 12 chains, split seed 0, L 20-40
@@ -168,18 +155,14 @@ def test_paper_polymer_compares_with_a_separate_reference_set(tmp_path):
 
 
 @pytest.mark.gpu
-def test_paper_polymer_cg_speed_replays_a_cuda_graph():
+def test_paper_polymer_cg_speed_replays_a_cuda_graph(load_benchmark):
     """On CUDA the CG speed is timed the way cgml simulate runs the step: a replayed CUDA
     graph (static pairs), which must not be slower than ordinary calls of the same module."""
     import torch
 
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    spec = importlib.util.spec_from_file_location(
-        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("paper_polymer")
     from openmm_cgml.models import load_checkpoint
 
     data = ROOT / "tests" / "data" / "polymer"
@@ -194,17 +177,13 @@ def test_paper_polymer_cg_speed_replays_a_cuda_graph():
     assert graphed["single_ms_per_step"] < 1.2 * plain["single_ms_per_step"]
 
 
-def test_paper_polymer_pauses_and_continues_its_rollouts(tmp_path, capsys):
+def test_paper_polymer_pauses_and_continues_its_rollouts(load_benchmark, tmp_path, capsys):
     """--max-wall: the rollouts pause (their state kept under WORK, the JSON lists the paused
     variants); the same command continues them; a third run reuses the finished rollouts;
     the row equals that of an uninterrupted run."""
     import shutil
 
-    spec = importlib.util.spec_from_file_location(
-        "paper_polymer", ROOT / "benchmarks" / "paper_polymer.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("paper_polymer")
     data = ROOT / "tests" / "data" / "polymer"
 
     def run(work: Path, *extra: str) -> dict:

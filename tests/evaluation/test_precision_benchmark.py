@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_precision_benchmark_quick_cpu(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("precision",
-                                                  ROOT / "benchmarks" / "precision.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_precision_benchmark_quick_cpu(load_benchmark, tmp_path, capsys):
+    mod = load_benchmark("precision")
     out = tmp_path / "precision.json"
     assert mod.main(["--quick", "--model", "protein-residue-100ps", "--dtypes",
                      "float32,float16", "--json", str(out)]) == 0

@@ -3,19 +3,14 @@ and the collision check is timed (and cross-checked) against the dense search.""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_rollout_overhead_benchmark_smallest_cpu(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location(
-        "rollout_overhead", ROOT / "benchmarks" / "rollout_overhead.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_rollout_overhead_benchmark_smallest_cpu(load_benchmark, tmp_path, capsys):
+    mod = load_benchmark("rollout_overhead")
     out = tmp_path / "overhead.json"
     rc = mod.main(["--data", str(ROOT / "tests" / "data" / "polymer"), "--split", "test",
                    "--replicas", "2", "--steps", "3", "--output", str(out)])

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_speed_benchmark_smallest_cpu(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location("speed", ROOT / "benchmarks" / "speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+def test_speed_benchmark_smallest_cpu(load_benchmark, tmp_path, capsys):
+    mod = load_benchmark("speed")
     out = tmp_path / "speed.json"
     rc = mod.main(["--skip-allatom", "--sizes", "10", "--replicas", "2", "--budget", "0.2",
                    "--min-steps", "2", "--model", "protein-residue-100ps", "--refine-levels", "1",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,14 +11,7 @@ ROOT = Path(__file__).resolve().parents[2]
 POLYMER = ROOT / "tests" / "data" / "polymer"
 
 
-def _load():
-    spec = importlib.util.spec_from_file_location("stability", ROOT / "benchmarks" / "stability.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_stability_benchmark_runs_each_ladder(tmp_path, capsys):
+def test_stability_benchmark_runs_each_ladder(load_benchmark, tmp_path, capsys):
     from openmm_cgml.datasets import WindowDataset, compute_statistics
     from openmm_cgml.models import CGModel, ModelConfig, save_checkpoint
 
@@ -28,7 +20,7 @@ def test_stability_benchmark_runs_each_ladder(tmp_path, capsys):
     stats = compute_statistics(WindowDataset(POLYMER, history_length=3))
     ckpt = save_checkpoint(CGModel(cfg, stats), tmp_path / "ckpt")
     out = tmp_path / "stab.json"
-    mod = _load()
+    mod = load_benchmark("stability")
     rc = mod.main([str(ckpt), str(POLYMER), "--steps", "4", "--replicas", "1",
                    "--ladders", "none,model,0.5x2x1,ddim:0.5x2", "--json", str(out)])
     assert rc == 0
