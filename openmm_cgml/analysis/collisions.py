@@ -181,7 +181,10 @@ def _colliding_open(x: np.ndarray, fin: np.ndarray, th: np.ndarray, excl: np.nda
         pts = xs[ti, ii] - lo[ti]  # [P, 3] nm
         gap = float(pts[:, 0].max()) + 2.0 * th_max + 1.0
         pts[:, 0] += ti * gap
-        pairs = cKDTree(pts).query_pairs(th_max * (1.0 + 1e-9) + 1e-12, output_type="ndarray")
+        # candidates within th_max plus a margin above the rounding of the shifted coordinates
+        # (far-flung beads and many frames make them large); the exact test follows
+        margin = 1e-9 * th_max + 1e-13 * (float(np.abs(pts).max()) + 1.0)
+        pairs = cKDTree(pts).query_pairs(th_max + margin, output_type="ndarray")
         if not len(pairs):
             continue
         p, q = pairs[:, 0], pairs[:, 1]

@@ -219,6 +219,14 @@ def test_colliding_beads_in_blocks_of_frames():
     assert 0 < whole.sum() < whole.size
     for budget in (25, 60, 400):  # 1, 2 and 16 frames per tree
         np.testing.assert_array_equal(_colliding_open(x, fin, th, excl, budget=budget), whole)
+    # a far-flung (finite) bead makes the frames' shifts huge: a pair just inside the threshold
+    # is still found, one just outside is not
+    far = rng.normal(0.0, 5.0, size=(3000, 25, 3)) * np.arange(1, 26)[:, None]
+    far[:, 0] = 1e4
+    far[:, 7] = far[:, 12] + [0.15 * (1 - 1e-9), 0.0, 0.0]
+    far[:, 17] = far[:, 20] + [0.0, 0.15 * (1 + 1e-7), 0.0]
+    hits = _colliding_open(far, np.isfinite(far).all(-1), th, excl)
+    assert hits[:, [7, 12]].all() and not hits[:, [17, 20]].any()
 
 
 def test_r2_noise_ceiling_closed_form_and_simulation():
