@@ -44,6 +44,41 @@ class CGMLModel:
         self.name = name
         self.card = dict(card or {})
         self.directory = None if directory is None else Path(directory)
+        # ModelConfig refinement changes applied to every export (see with_refinement)
+        self.refinement: dict[str, Any] = {}
+
+    _REFINEMENT_FIELDS = {"sampler": "refine_sampler", "widen": "refine_widen",
+                          "levels": "refine_levels", "sigma_max": "refine_sigma_max",
+                          "steps": "refine_steps", "step_size": "refine_step_size",
+                          "noise_correlation": "noise_correlation"}
+
+    def with_refinement(self, **changes: Any) -> CGMLModel:
+        """The same weights with other inference settings, as the CLI's refinement options.
+
+        ``changes``: ``sampler`` ("langevin", "ddim", "ancestral"), ``widen`` (bool),
+        ``levels`` (ladder levels, 0 = no refinement), ``sigma_max`` (ladder top, nm),
+        ``steps`` (Langevin steps per level), ``step_size`` (nm^2), ``noise_correlation``.
+        E.g. the setting chosen on the val chains for long polymer runs::
+
+            model = openmm_cgml.load_model("polymer-comb-equivariant").with_refinement(
+                widen=False, sigma_max=0.6, levels=10)
+
+        Returns a new ``CGMLModel`` sharing the network; its ``export`` /
+        ``create_integrator`` use these settings (explicit export overrides still win).
+        A bad name or value raises ``ValueError`` naming it.
+        """
+        from openmm_cgml.export.options import config_overrides
+
+        unknown = sorted(set(changes) - set(self._REFINEMENT_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown refinement setting(s) {unknown}; use "
+                             f"{sorted(self._REFINEMENT_FIELDS)}")
+        merged = {**self.refinement,
+                  **{self._REFINEMENT_FIELDS[k]: v for k, v in changes.items()}}
+        config_overrides(self.network.config, merged)  # checked now, not at the first export
+        other = CGMLModel(self.network, self.name, self.card, self.directory)
+        other.refinement = merged
+        return other
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -87,6 +122,7 @@ class CGMLModel:
         status = self.card.get("status", "")
         return (f"CGMLModel(name={self.name!r}, parameters={self.num_parameters:,}, "
                 f"timestep_ps={self.timestep_ps}, history_length={self.history_length}"
+                + (f", refinement={self.refinement}" if self.refinement else "")
                 + (f", status={status!r}" if status else "") + ")")
 
     # ------------------------------------------------------------------ building blocks
@@ -102,6 +138,10 @@ class CGMLModel:
                device: str = "cpu", **overrides: Any) -> torch.jit.ScriptModule:
         """TorchScript step module for ``mapping`` (one BeadMapping or a list); see
         :func:`openmm_cgml.export.export_step_module` for the overrides."""
+        if self.refinement:
+            from openmm_cgml.export.options import config_overrides
+
+            overrides = {**config_overrides(self.network.config, self.refinement), **overrides}
         return export_step_module(self.network, mapping, path=path, device=device, **overrides)
 
     def create_system(self, mapping: Any, **kwargs: Any) -> openmm.System:

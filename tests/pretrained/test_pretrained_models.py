@@ -188,3 +188,43 @@ def test_cgml_evaluate_takes_a_shipped_model_name(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["aggregate"]["num_rollouts"] == 2
     assert "polymer-comb" in metrics["info"]["model"]
+
+
+def test_with_refinement_exports_the_chosen_ladder_and_runs_the_same_step():
+    """`load_model(...).with_refinement(...)`: its exports carry the ladder of the CLI's
+    `--no-widen --refine-sigma-max 0.6 --refine-levels 10`, and give the step of an export with
+    the same explicit overrides (same noise); bad names and values are named."""
+    import torch
+
+    from openmm_cgml.export.options import config_overrides
+    from openmm_cgml.models.config import geometric_sigmas
+    from openmm_cgml.reference.storage import TrajectoryFile
+
+    base = load_model("polymer-comb-equivariant")
+    model = base.with_refinement(widen=False, sigma_max=0.6, levels=10)
+    assert model.network is base.network and base.refinement == {}  # the original is unchanged
+    assert "refinement=" in repr(model)
+    path = os.path.join(os.path.dirname(__file__), "..", "data", "polymer", "poly_0011.h5")
+    with TrajectoryFile(path) as tf:
+        cg = tf.mapping
+        frames = torch.as_tensor(np.asarray(tf.bead_positions[-2:], dtype=np.float32))
+    chosen = model.export(cg)
+    sig = geometric_sigmas(0.6, base.network.config.sigma_min, 10)
+    np.testing.assert_allclose(chosen.sigmas.cpu().numpy(), sig, rtol=1e-6)
+    assert chosen.widen is False and int(chosen.noise_draws) == 11
+    explicit = base.export(cg, **config_overrides(base.network.config, {
+        "refine_widen": False, "refine_sigma_max": 0.6, "refine_levels": 10}))
+    shipped = base.export(cg)
+    assert shipped.widen is True and int(shipped.noise_draws) == 9
+    n = frames.shape[1]
+    noise = torch.randn(11, n, 3, generator=torch.Generator().manual_seed(0))
+    args = (frames, noise, torch.zeros(n, 3), torch.zeros(3, 3))
+    torch.testing.assert_close(chosen(*args), explicit(*args))
+    # settings accumulate; explicit export overrides still win
+    both = model.with_refinement(levels=4)
+    assert both.refinement["refine_widen"] is False and int(both.export(cg).noise_draws) == 5
+    assert int(model.export(cg, sigmas=[]).noise_draws) == 1
+    with pytest.raises(ValueError, match="levelz"):
+        base.with_refinement(levelz=3)
+    with pytest.raises(ValueError, match="refine_sampler"):
+        base.with_refinement(sampler="euler")
