@@ -59,12 +59,12 @@ for m in $MODELS; do
     $PY - "$WORK/$m/metrics.json" <<'PYEOF'
 import json, sys
 m = json.load(open(sys.argv[1]))
+a = m["aggregate"]
 st = [s for v in m["systems"].values() for s in v["cg"].get("stability", [])]
-done = [s["steps_completed"] for s in st]
-print(f"stable over {max(done)} steps: {sum(s['stable'] for s in st)} / {len(st)}; "
-      f"blow-ups {sum(s['blowup_step'] >= 0 for s in st)}; collided rollouts "
-      f"{sum(s['first_collision_step'] >= 0 for s in st)}; collisions per bead-step "
-      f"{m['aggregate']['collision_rate']:.2e}")
+print(f"stable over {max(s['steps_completed'] for s in st)} steps: {a['stable_fraction']:.3f} of "
+      f"{a['num_rollouts']}; without a blow-up {a['blowup_free_fraction']:.3f}, without a "
+      f"collision {a['collision_free_fraction']:.3f}; collisions per bead-step "
+      f"{a['collision_rate']:.2e}")
 PYEOF
   fi
 done

@@ -318,7 +318,9 @@ def run(args: argparse.Namespace) -> int:
         f"r2(tau Rg^2) = {f(agg['rg2_tau'].get('r2'))} (ceiling at these run lengths "
         f"{f(agg['rg2_tau'].get('r2_ceiling'))}), r2(ln tau) = "
         f"{f(agg.get('rg2_tau_log', {}).get('r2'))}, collision rate = "
-        f"{f(agg.get('collision_rate'))}, stable = {f(agg.get('stable_fraction'))}\n"
+        f"{f(agg.get('collision_rate'))}, stable = {f(agg.get('stable_fraction'))} (without "
+        f"a blow-up {f(agg.get('blowup_free_fraction'))}, without a collision "
+        f"{f(agg.get('collision_free_fraction'))})\n"
         f"report: {args.output}/report.md"
     )
     return 0

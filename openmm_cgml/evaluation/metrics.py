@@ -342,14 +342,20 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
             n for n in names if systems[n]["cg"].get("no_model_frames")
         ),
     }
-    stab = [
-        bool(x["stable"])
-        for n in names
-        for x in (systems[n]["cg"].get("stability") or [])
-        if x is not None
+    records = [
+        x for n in names for x in (systems[n]["cg"].get("stability") or []) if x is not None
     ]
-    out["stable_fraction"] = float(np.mean(stab)) if stab else None
-    out["num_rollouts"] = len(stab)
+
+    def fraction(ok: list[bool]) -> float | None:
+        return float(np.mean(ok)) if ok else None
+
+    # the strict figure (no collision and no blow-up), and its two parts
+    out["stable_fraction"] = fraction([bool(x["stable"]) for x in records])
+    out["blowup_free_fraction"] = fraction([x.get("blowup_step", -1) < 0 for x in records])
+    out["collision_free_fraction"] = fraction(
+        [x.get("first_collision_step", -1) < 0 for x in records]
+    )
+    out["num_rollouts"] = len(records)
     for key in (
         "rg_js",
         "bond_length_js",

@@ -329,10 +329,13 @@ def write_report(
         ("Pearson r^2 of Rg^2 relaxation time", agg["rg2_tau"].get("pearson_r2")),
         ("MAE of Rg^2 relaxation time (ps)", agg["rg2_tau"].get("mae")),
         ("collision rate (per bead-step)", agg.get("collision_rate")),
-        ("stable rollouts (fraction)", agg.get("stable_fraction")),
+        ("stable rollouts: no collision and no blow-up (fraction)", agg.get("stable_fraction")),
+        ("rollouts without a blow-up (fraction)", agg.get("blowup_free_fraction")),
+        ("rollouts without a collision (fraction)", agg.get("collision_free_fraction")),
         ("rollouts", agg.get("num_rollouts")),
         (
-            "molecules whose rollouts all failed at step 1",
+            "molecules without a recorded model frame (all rollouts failed at step 1, or fewer "
+            "steps than the record interval)",
             len(agg.get("molecules_without_model_frames") or []),
         ),
         ("reference tau converged (fraction)", agg.get("reference_tau_converged_fraction")),

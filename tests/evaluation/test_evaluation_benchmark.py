@@ -43,6 +43,9 @@ def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
         assert row["speedup_single_chain"] > 0 and row["speedup_batched"] > 0
         assert row["cg_speed"]["single_cuda_graph"] is False  # CPU: ordinary calls
         assert Path(row["report"]).is_file()
+        # the strict stability is at most each of its two parts
+        assert row["stable_fraction"] <= min(row["blowup_free_fraction"],
+                                             row["collision_free_fraction"])
         # per-chain values are kept, so that the scores can be re-analysed
         assert set(row["chains"]) == set(res["settings"]["test_chains"])
         for chain in row["chains"].values():

@@ -364,6 +364,8 @@ def test_rollouts_that_fail_at_once_are_reported_not_analysed(polymer_dir, tmp_p
     assert agg["rg_mean"]["n"] == 0 and "r2" not in agg["rg_mean"]
     assert all(s["cg"]["stability"][0]["reason"] == "blow-up" for s in m["systems"].values())
     assert all(s["cg"]["stable_fraction"] == 0.0 for s in m["systems"].values())
+    # the strict figure's two parts: every rollout blew up, none collided before it did
+    assert agg["blowup_free_fraction"] == 0.0 and agg["collision_free_fraction"] == 1.0
     assert (tmp_path / "report.md").exists()
 
 
@@ -395,6 +397,13 @@ def test_stable_rollouts_shorter_than_the_record_interval(tmp_path):
         collided = sum(x["collided_bead_steps"] for x in st)
         assert s["cg"]["collision_rate"] == collided / (8 * ref[name].num_beads)
     assert agg["stable_fraction"] > 0.0 and agg["collision_rate"] is not None
+    records = [x for s in m["systems"].values() for x in s["cg"]["stability"]]
+    assert agg["blowup_free_fraction"] == np.mean([x["blowup_step"] < 0 for x in records])
+    assert agg["collision_free_fraction"] == np.mean(
+        [x["first_collision_step"] < 0 for x in records]
+    )
+    assert agg["stable_fraction"] <= min(agg["blowup_free_fraction"],
+                                         agg["collision_free_fraction"])
 
 
 def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
