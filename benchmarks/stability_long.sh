@@ -54,19 +54,8 @@ for m in $MODELS; do
 done
 wait
 for m in $MODELS; do
-  echo "== $m"; tail -n 2 "$WORK.$m.log"
-  if [ -e "$WORK/$m/metrics.json" ] && [ ! -e "$WORK/$m/rollout_state.pt" ]; then
-    $PY - "$WORK/$m/metrics.json" <<'PYEOF'
-import json, sys
-m = json.load(open(sys.argv[1]))
-a = m["aggregate"]
-st = [s for v in m["systems"].values() for s in v["cg"].get("stability", [])]
-print(f"stable over {max(s['steps_completed'] for s in st)} steps: {a['stable_fraction']:.3f} of "
-      f"{a['num_rollouts']}; without a blow-up {a['blowup_free_fraction']:.3f}, without a "
-      f"collision {a['collision_free_fraction']:.3f}; collisions per bead-step "
-      f"{a['collision_rate']:.2e}")
-PYEOF
-  fi
+  # the summary line: stable (no collision, no blow-up), without a blow-up, without a collision
+  echo "== $m ($STEPS steps)"; tail -n 2 "$WORK.$m.log"
 done
 if [ -n "$PACK" ]; then
   tar -czf "$PACK" "$DATA" $(ls "$WORK"/*/rollout_state.pt 2>/dev/null) 2>/dev/null

@@ -4,18 +4,15 @@
 # 2,000 steps per chain, the seeds in SEEDS side by side; comparable row for row with the
 # shipped setting's metrics there (same references, steps, replicas and seeds). Two calls fit
 # the three seeds: SEEDS="0" then SEEDS="1 2" (the references are regenerated, deterministic,
-# when the machine is fresh: 132 s; paused rollouts continue on a warm machine). Pool with ../h200_2026-12-04/analyse.py after copying
-# the metrics.json files to metrics/eq_nw06_s<seed>.json.
+# when the machine is fresh by benchmarks/polymer_long_references.sh, the command of
+# ../h200_2026-12-04/run_a.sh: 132 s; paused rollouts continue on a warm machine). Pool with
+# ../h200_2026-12-04/analyse.py after copying the metrics.json files to
+# metrics/eq_nw06_s<seed>.json.
 set -u
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 t0=$(date +%s)
-if [ ! -e data/polymer_long/summary.json ]; then
-  timeout -k 10 -s INT 300 python3 -m openmm_cgml.cli generate polymer --chains 200 --split-seed 0 \
-    --seed 1 --only test --copies 8 --time 8000tau --equilibrate 1000tau --stride 5tau \
-    --platform CUDA --deterministic --no-progress --checkpoint-interval 60 --max-wall 280 --summary \
-    -o data/polymer_long >$OUT/gen.log 2>&1
-fi
+timeout -k 10 -s INT 300 bash benchmarks/polymer_long_references.sh data/polymer_long >$OUT/gen.log 2>&1
 echo "gen $(( $(date +%s) - t0 )) s"
 left=$(( 570 - $(date +%s) + t0 ))
 for s in ${SEEDS:-0}; do
