@@ -44,8 +44,10 @@ class CGMLModel:
         self.name = name
         self.card = dict(card or {})
         self.directory = None if directory is None else Path(directory)
-        # ModelConfig refinement changes applied to every export (see with_refinement)
+        # ModelConfig refinement changes (see with_refinement) and the export overrides they
+        # make, applied to every export
         self.refinement: dict[str, Any] = {}
+        self._refinement_overrides: dict[str, Any] = {}
 
     _REFINEMENT_FIELDS = {"sampler": "refine_sampler", "widen": "refine_widen",
                           "levels": "refine_levels", "sigma_max": "refine_sigma_max",
@@ -75,8 +77,9 @@ class CGMLModel:
                              f"{sorted(self._REFINEMENT_FIELDS)}")
         merged = {**self.refinement,
                   **{self._REFINEMENT_FIELDS[k]: v for k, v in changes.items()}}
-        config_overrides(self.network.config, merged)  # checked now, not at the first export
         other = CGMLModel(self.network, self.name, self.card, self.directory)
+        # checked here (ValueError names the field), not at the first export
+        other._refinement_overrides = config_overrides(self.network.config, merged)
         other.refinement = merged
         return other
 
@@ -138,10 +141,7 @@ class CGMLModel:
                device: str = "cpu", **overrides: Any) -> torch.jit.ScriptModule:
         """TorchScript step module for ``mapping`` (one BeadMapping or a list); see
         :func:`openmm_cgml.export.export_step_module` for the overrides."""
-        if self.refinement:
-            from openmm_cgml.export.options import config_overrides
-
-            overrides = {**config_overrides(self.network.config, self.refinement), **overrides}
+        overrides = {**self._refinement_overrides, **overrides}
         return export_step_module(self.network, mapping, path=path, device=device, **overrides)
 
     def create_system(self, mapping: Any, **kwargs: Any) -> openmm.System:
