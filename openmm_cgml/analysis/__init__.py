@@ -17,6 +17,7 @@ Main entry points::
 from openmm_cgml.analysis.collisions import (
     DEFAULT_COLLISION_THRESHOLD_NM,
     StabilityResult,
+    closest_nonbonded_distance,
     colliding_beads,
     collision_rate,
     excluded_pairs,
@@ -75,6 +76,7 @@ __all__ = [
     "bond_angles",
     "bond_lengths",
     "center_of_mass",
+    "closest_nonbonded_distance",
     "colliding_beads",
     "collision_rate",
     "compare_free_energy_surfaces",

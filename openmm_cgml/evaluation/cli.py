@@ -313,13 +313,18 @@ def run(args: argparse.Namespace) -> int:
     def f(v: Any) -> str:
         return "-" if v is None else f"{v:.3f}"
 
+    def g(v: Any) -> str:  # rates: ~1e-5 per bead-step
+        return "-" if v is None else f"{v:.2g}"
+
     print(
         f"evaluated {agg['num_systems']} molecules: r2(Rg) = {f(agg['rg_mean'].get('r2'))}, "
         f"r2(tau Rg^2) = {f(agg['rg2_tau'].get('r2'))} (ceiling at these run lengths "
         f"{f(agg['rg2_tau'].get('r2_ceiling'))}), r2(ln tau) = "
         f"{f(agg.get('rg2_tau_log', {}).get('r2'))}, collision rate = "
-        f"{f(agg.get('collision_rate'))}, stable = {f(agg.get('stable_fraction'))} (without "
-        f"a blow-up {f(agg.get('blowup_free_fraction'))}, without a collision "
+        f"{g(agg.get('collision_rate'))} per bead-step, close contacts = "
+        f"{g(agg.get('mean_close_contact_fraction'))} of frames, stable = "
+        f"{f(agg.get('stable_fraction'))} (without a blow-up "
+        f"{f(agg.get('blowup_free_fraction'))}, without a collision "
         f"{f(agg.get('collision_free_fraction'))})\n"
         f"report: {args.output}/report.md"
     )

@@ -329,6 +329,8 @@ def write_report(
         ("Pearson r^2 of Rg^2 relaxation time", agg["rg2_tau"].get("pearson_r2")),
         ("MAE of Rg^2 relaxation time (ps)", agg["rg2_tau"].get("mae")),
         ("collision rate (per bead-step)", agg.get("collision_rate")),
+        ("close contacts: CG frames closer than the reference's closest approach (mean "
+         "fraction)", agg.get("mean_close_contact_fraction")),
         ("stable rollouts: no collision and no blow-up (fraction)", agg.get("stable_fraction")),
         ("rollouts without a blow-up (fraction)", agg.get("blowup_free_fraction")),
         ("rollouts without a collision (fraction)", agg.get("collision_free_fraction")),
@@ -353,8 +355,9 @@ def write_report(
         "## Per molecule",
         "",
         "| molecule | Rg ref (nm) | Rg CG (nm) | tau ref (ps) | tau CG (ps) | ref tau "
-        "converged | collision rate | stable | JS Rg | JS bonds | JS angles | JS FES |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "converged | collision rate | closest approach ref / CG (nm) | close contacts | "
+        "stable | JS Rg | JS bonds | JS angles | JS FES |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in sorted(metrics["systems"]):
         d = metrics["systems"][name]
@@ -363,6 +366,9 @@ def write_report(
             f"| {name} | {_fmt(r.get('rg_mean_nm'))} | {_fmt(c.get('rg_mean_nm'))} | "
             f"{_fmt(r.get('rg2_tau_ps'))} | {_fmt(c.get('rg2_tau_ps'))} | "
             f"{_fmt(r.get('rg2_tau_converged'))} | {_fmt(c.get('collision_rate'))} | "
+            f"{_fmt(r.get('closest_nonbonded_min_nm'))} / "
+            f"{_fmt(c.get('closest_nonbonded_min_nm'))} | "
+            f"{_fmt(cmpd.get('close_contact_fraction'))} | "
             f"{_fmt(c.get('stable_fraction'))} | {_fmt(cmpd.get('rg_js'))} | "
             f"{_fmt(cmpd.get('bond_length_js'))} | {_fmt(cmpd.get('bond_angle_js'))} | "
             f"{_fmt(cmpd.get('fes_js'))} |"
@@ -384,6 +390,10 @@ def write_report(
         "references; an r^2 near or above it is as good as these run lengths can show.",
         f"- collision: a non-bonded bead pair closer than {s['collision_threshold_nm']} nm; the "
         "rate is collided bead-steps / (beads x steps), every model step of every rollout.",
+        "- closest approach: per stored frame, the distance of the closest non-bonded bead "
+        "pair; close contacts: the fraction of CG frames closer than the closest approach in "
+        "any reference frame (where the reference never goes; resolvable with few frames, "
+        "unlike the collision rate).",
         "- stable: a rollout that completed all steps with no collision and no blow-up "
         "(non-finite positions or a bond stretched beyond the limit).",
         "- JS: Jensen-Shannon divergence (base 2, 0 = identical, 1 = disjoint) between "

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from openmm_cgml.analysis import (
+    closest_nonbonded_distance,
     colliding_beads,
     collision_rate,
     compare_free_energy_surfaces,
@@ -77,6 +78,27 @@ def test_collision_counter_on_constructed_pairs():
     assert collision_rate(traj, 0.08 - 1e-9, bonds) == 0.0
     # one frame
     assert collision_rate(f0, bonds=bonds) == pytest.approx(0.5)
+
+
+def test_closest_nonbonded_distance_on_constructed_frames():
+    # chain 0-1-2-3; frame 0: 0 and 2 (two bonds apart) at 0.3 nm, frame 1: 0 and 3 at 0.25 nm
+    f0 = np.array([[0, 0, 0], [0.4, 0.2, 0], [0.3, 0, 0], [1.5, 0, 0]], dtype=float)
+    f1 = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0.25, 0]], dtype=float)
+    bonds = [[0, 1], [1, 2], [2, 3]]
+    np.testing.assert_allclose(closest_nonbonded_distance(np.stack([f0, f1]), bonds),
+                               [0.3, 0.25])
+    # 1-3 pairs excluded too: frame 0's closest is then 0-3 at 1.5 nm
+    assert closest_nonbonded_distance(f0, bonds, bond_separation=2) == pytest.approx(1.5)
+    # consistent with the collision counter: a frame collides iff it is below the threshold
+    assert collision_rate(f1, 0.26, bonds) > 0 and collision_rate(f1, 0.24, bonds) == 0
+    # through a periodic boundary; a non-finite frame gives nan; no non-bonded pair: inf
+    g = np.array([[0.05, 0, 0], [1, 0, 0], [2, 0, 0], [2.95, 0, 0]])
+    assert closest_nonbonded_distance(g, bonds) == pytest.approx(1.95)
+    assert closest_nonbonded_distance(g, bonds, box=[3.0, 3.0, 3.0]) == pytest.approx(0.1)
+    bad = np.stack([f0, f0])
+    bad[1, 2, 0] = np.nan
+    assert np.isnan(closest_nonbonded_distance(bad, bonds)[1])
+    assert closest_nonbonded_distance(f0[:2], [[0, 1]]) == np.inf
 
 
 def test_collision_per_type_threshold_and_pbc():

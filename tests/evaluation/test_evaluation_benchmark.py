@@ -46,6 +46,8 @@ def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
         # the strict stability is at most each of its two parts
         assert row["stable_fraction"] <= min(row["blowup_free_fraction"],
                                              row["collision_free_fraction"])
+        cc = row["close_contact_fraction"]  # None only if no chain left a frame
+        assert cc is None or 0.0 <= cc <= 1.0
         # per-chain values are kept, so that the scores can be re-analysed
         assert set(row["chains"]) == set(res["settings"]["test_chains"])
         for chain in row["chains"].values():
@@ -65,7 +67,7 @@ def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
         "no_refinement.json",
     }
     table = capsys.readouterr().out
-    assert "r2 Rg" in table and "no_refinement" in table
+    assert "r2 Rg" in table and "no_refinement" in table and "close" in table
     # the splits keep test compositions out of training
     splits = splits_of(tmp_path)
     assert set(res["settings"]["test_chains"]) == {Path(f).stem for f in splits["test"]}

@@ -126,6 +126,24 @@ def test_collisions_and_stability_are_reported(reference):
     assert s["collision_rate"] == pytest.approx(800 / (1000 * N_BEADS))
     assert s["stable_fraction"] == 0.5
     assert metrics["aggregate"]["stable_fraction"] == 0.5
+    # close contacts: CG frames closer than the reference's closest non-bonded approach,
+    # counted here by brute force over every pair more than one bond apart
+    def closest(x):
+        d = np.linalg.norm(x[:, :, None] - x[:, None], axis=-1)
+        far = np.abs(np.arange(N_BEADS)[:, None] - np.arange(N_BEADS)[None]) > 1
+        return d[:, far].min(axis=1)
+
+    ref_min = closest(reference["m1"].runs[0]).min()
+    expected = np.mean(np.concatenate([closest(r) for r in cg["m1"].runs]) < ref_min)
+    cmp = metrics["systems"]["m1"]["comparison"]
+    assert expected >= 0.4  # the 400 frames of the pushed-together beads at least
+    assert cmp["close_contact_fraction"] == pytest.approx(expected)
+    assert s["closest_nonbonded_min_nm"] == pytest.approx(0.001 * np.sqrt(3), rel=1e-6)
+    assert metrics["systems"]["m1"]["reference"]["closest_nonbonded_min_nm"] == \
+        pytest.approx(ref_min)
+    agg = metrics["aggregate"]
+    assert agg["mean_close_contact_fraction"] == pytest.approx(np.mean(
+        [metrics["systems"][n]["comparison"]["close_contact_fraction"] for n in SYSTEMS]))
 
 
 def test_no_common_molecule_is_a_clear_error(reference):
