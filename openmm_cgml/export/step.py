@@ -37,9 +37,12 @@ What one step does (``dt`` = ``timestep_ps``):
    - ``"ddim"`` (deterministic, eta = 0): ``x <- x0 + sigma_{l+1} / sigma_l * (x - x0)``;
      the last level returns the denoised estimate;
    - ``"ancestral"`` (reverse-SDE Euler step, variance exploding):
-     ``x <- x + d * grad_log_p + sqrt(d) * noise[j]`` with ``d = sigma_l^2 - sigma_{l+1}^2``.
+     ``x <- x + d * grad_log_p + sqrt(d) * noise[j]`` with ``d = sigma_l^2 - sigma_{l+1}^2``;
+   - ``"posterior"`` (ancestral sampling with the Gaussian posterior's noise):
+     ``x <- x + d * grad_log_p + sqrt(d) * sigma_{l+1} / sigma_l * noise[j]``: the same
+     drift, less noise; it does not over-disperse the walk at coarse ladders.
 
-   Both use ``M = 1 + L`` draws (``"ddim"`` leaves them unused); correlated noise with
+   All use ``M = 1 + L`` draws (``"ddim"`` leaves them unused); correlated noise with
    ``widen`` uses one more (the last).
 
 The module keeps the bead embeddings (computed once from the fine graph at export time),
@@ -95,7 +98,8 @@ class StepModule(torch.nn.Module):
         score_is_scaled: True when ``model.score`` returns ``sigma * grad log p``
             (dimensionless) instead of ``grad log p`` (nm^-1).
         sampler: ``"langevin"`` (annealed Langevin, the default), ``"ddim"`` or
-            ``"ancestral"`` (one step per level, see the module docstring).
+            ``"ancestral"`` or ``"posterior"`` (one step per level, see the module
+            docstring).
         widen: sample the acceleration with ``sqrt(std^2 + (sigma_1 / dt^2)^2)`` instead of
             ``std`` (``ModelConfig.refine_widen``; only with a non-empty ladder).
         static_graph: pass the fixed pairs of :func:`~openmm_cgml.models.graph_ops.all_pairs`

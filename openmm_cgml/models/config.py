@@ -9,7 +9,7 @@ from typing import Any
 
 FAMILIES = ("plain", "equivariant")
 #: refinement samplers (``ModelConfig.refine_sampler``); index = the step module's sampler_code
-SAMPLERS = ("langevin", "ddim", "ancestral")
+SAMPLERS = ("langevin", "ddim", "ancestral", "posterior")
 
 
 def noise_draws(levels: int, steps_per_level: int, sampler: str,
@@ -113,8 +113,10 @@ class ModelConfig:
             (std * dt^2). 0 = the ``refine_levels`` smallest sigmas of the training ladder.
         refine_sampler: how the refinement walks its ladder: ``"langevin"`` (annealed
             Langevin, ``refine_steps`` steps per level, the method's original), ``"ddim"``
-            (deterministic diffusion sampler, one score call per level) or ``"ancestral"``
-            (reverse-SDE sampler, one call per level); see ``openmm_cgml.export.step``.
+            (deterministic diffusion sampler, one score call per level), ``"ancestral"``
+            (reverse-SDE Euler sampler, one call per level) or ``"posterior"`` (ancestral
+            sampling with the Gaussian posterior's smaller noise, one call per level); see
+            ``openmm_cgml.export.step``.
         refine_widen: widen the sampled Gaussian by the ladder top before refining: the
             acceleration noise becomes ``sqrt(std^2 + (sigma_1 / dt^2)^2)``, so that the
             candidate is a sample of the sigma_1-blurred next-frame density the score net

@@ -215,9 +215,9 @@ class CGModel(nn.Module):
         ``refine_sampler`` "langevin": annealed Langevin,
         ``x <- x + a/2 * score + refine_noise * sqrt(a) * z`` with
         ``a = refine_step_size * (sigma / sigma_last)^2``, ``refine_steps`` steps per level.
-        "ddim" / "ancestral": one diffusion-sampler step per level down to sigma = 0, the same
-        maths as ``openmm_cgml.export.step``. ``noise`` [draws, N, 3] supplies the
-        standard-normal draws z in order.
+        "ddim" / "ancestral" / "posterior": one diffusion-sampler step per level down to
+        sigma = 0, the same maths as ``openmm_cgml.export.step``. ``noise`` [draws, N, 3]
+        supplies the standard-normal draws z in order.
         """
         total = self.refine_sigmas.shape[0]
         sigma_min = self.refine_sigmas[total - 1]

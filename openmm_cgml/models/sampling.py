@@ -24,10 +24,18 @@ def diffusion_step(x: Tensor, score: Tensor, sigma: Tensor, next_sigma: Tensor,
     ``x`` [N, 3] nm; ``score`` [N, 3] = grad log p_sigma(x), nm^-1; ``z`` [N, 3] standard
     normal. ``sampler_code`` 1 = DDIM (deterministic): with ``x0 = x + sigma^2 * score``,
     ``x0 + next_sigma / sigma * (x - x0)``; 2 = ancestral (reverse-SDE Euler, variance
-    exploding): ``x + d * score + sqrt(d) * z`` with ``d = sigma^2 - next_sigma^2``.
+    exploding): ``x + d * score + sqrt(d) * z`` with ``d = sigma^2 - next_sigma^2``;
+    3 = posterior (ancestral sampling with the Gaussian posterior's noise, Song et al. 2021's
+    SMLD ancestral sampler): ``x + d * score + sqrt(d) * next_sigma / sigma * z``. The two
+    stochastic steps have the same drift; the posterior one adds the noise that keeps the
+    marginal at ``next_sigma`` where the Euler step over-disperses at coarse ladders (for a
+    point-mass density and the exact score it lands exactly on the ``next_sigma`` marginal,
+    and on the point at ``next_sigma = 0``).
     """
     if sampler_code == 1:
         x0 = x + sigma * sigma * score
         return x0 + (next_sigma / sigma) * (x - x0)
     d = sigma * sigma - next_sigma * next_sigma
+    if sampler_code == 3:
+        return x + d * score + torch.sqrt(d) * (next_sigma / sigma) * z
     return x + d * score + torch.sqrt(d) * z
