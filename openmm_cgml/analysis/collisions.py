@@ -311,7 +311,7 @@ def closest_nonbonded_distance(
     out = np.full(t, np.inf)
     if len(iu):
         b = _as_box(box)
-        budget = max(1, 4_000_000 // len(iu))
+        budget = max(1, 1_000_000 // len(iu))  # ~100 MB of temporaries per block
         for s0 in range(0, t, budget):
             d = _min_image(x[s0:s0 + budget, iu] - x[s0:s0 + budget, ju], b)
             out[s0:s0 + budget] = np.sqrt(np.einsum("tpc,tpc->tp", d, d).min(axis=1))
