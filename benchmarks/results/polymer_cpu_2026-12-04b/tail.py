@@ -39,6 +39,8 @@ SETTINGS = {
     "nw06_post": {"widen": False, "sigma_max": 0.6, "levels": 10, "sampler": "posterior"},
     "nw_post": {"widen": False, "sampler": "posterior"},
     "post": {"sampler": "posterior"},
+    "post06": {"sampler": "posterior", "sigma_max": 0.6, "levels": 10},
+    "post10": {"sampler": "posterior", "sigma_max": 1.0, "levels": 12},
 }
 Q = [0.001, 0.01, 0.05, 0.5]
 
@@ -79,7 +81,7 @@ def main() -> None:
          for t in range(len(f))] for i, f in enumerate(frames)]))}
     out["reference"]["frames"] = sum(len(f) for f in frames)
     chains = rng.integers(len(names), size=args.units)
-    starts = rng.integers(frames[0].shape[0] - 1, size=args.units)
+    starts = rng.integers(frames[0].shape[0] - 2, size=args.units)  # the next frame exists
     sizes = [frames[c].shape[1] for c in chains]
     hist = torch.as_tensor(np.concatenate([frames[c][w:w + 2] for c, w in
                                            zip(chains, starts, strict=True)], axis=1))
@@ -90,6 +92,10 @@ def main() -> None:
     base = openmm_cgml.load_model("polymer-comb-equivariant")
     maps = [mappings[c] for c in chains]
     cell = torch.zeros(3, 3)
+    nxt = torch.as_tensor(np.concatenate([frames[c][w + 2] for c, w in
+                                          zip(chains, starts, strict=True)], axis=0))
+    # mean squared displacement of a bead in one step (nm^2): the reference's next frame
+    out["reference"]["msd_per_step_nm2"] = float(((nxt - hist[-1]) ** 2).sum(-1).mean())
     print("reference", json.dumps(out["reference"]), flush=True)
     for name in args.settings.split(","):
         t = time.time()
@@ -104,7 +110,8 @@ def main() -> None:
         x = sm(hist, noise_all[:sm.noise_draws], torch.zeros(n, 3), cell)
         res = {"changes": ch, "network_calls": 1 + sm.noise_draws - 1,
                "candidate": summary(min_nonbonded(cand, sizes, umasks)),
-               "output": summary(min_nonbonded(x, sizes, umasks)), "wall_s": time.time() - t}
+               "output": summary(min_nonbonded(x, sizes, umasks)), "wall_s": time.time() - t,
+               "msd_per_step_nm2": float(((x - hist[-1]) ** 2).sum(-1).mean())}
         out[name] = res
         print(name, json.dumps(res), flush=True)
         if Path(args.out).is_file():  # keep the settings of earlier invocations
