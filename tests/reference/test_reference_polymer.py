@@ -156,8 +156,10 @@ def test_temperature_and_bond_lengths_in_dynamics():
     b = np.concatenate(bonds) / P.SIGMA_NM
     assert b.mean() == pytest.approx(1.0, abs=0.05)
     assert 0.06 < b.std() < 0.14  # sqrt(kT / k) = 0.1 sigma
-    # ~1e4 samples of a ~N(1, 0.1) bond: a 5-sigma band (P(outside) ~ 3e-3 per run)
-    assert b.min() > 0.5 and b.max() < 1.5
+    # ~1e4 samples of a ~N(1, 0.1) bond. The CPU platform's dynamics is not bit-reproducible
+    # (threaded force sums), so the extremes vary run to run: a CI run reached 1.503, just past
+    # the 5-sigma band this used to be. A broken bond or wrong units would land far outside.
+    assert b.min() > 0.4 and b.max() < 1.7
 
 
 def test_generate_dataset_files_splits_and_resume(tmp_path):

@@ -66,6 +66,10 @@ def _worker(rank: int, world: int, port: int, root: str, out: str) -> None:
     loss.backward()
     if rank == 0:
         torch.save({n: p.grad.detach().clone() for n, p in model.named_parameters()}, out)
+    # both ranks done before either tears the gloo group down (a rank destroying it while
+    # its peer was still finishing aborted the peer once in CI: "terminate called without
+    # an active exception")
+    torch.distributed.barrier()
     cleanup_distributed()
 
 
