@@ -240,6 +240,23 @@ def collision_rate(
     return float(hits.mean())
 
 
+def _nonbonded_distance_blocks(
+    x: np.ndarray, bonds: Any, bond_separation: int, box: Any,
+) -> tuple[np.ndarray, np.ndarray, Iterator[tuple[slice, np.ndarray]]]:
+    """The non-bonded pairs ``(iu, ju)`` (``i < j``, not within ``bond_separation`` bonds) of
+    the frames ``x [T, N, 3]`` and an iterator over blocks of frames of their minimum-image
+    distances ``(frames, d [t, P] nm)``, ~10^6 pair-frames per block."""
+    t, n, _ = x.shape
+    iu, ju = np.nonzero(np.triu(~excluded_pairs(bonds, n, bond_separation), 1))
+    b = _as_box(box)
+
+    def blocks() -> Iterator[tuple[slice, np.ndarray]]:
+        for sl in _chunks(t, 1, max(1, 1_000_000 // max(1, len(iu)))):
+            yield sl, np.linalg.norm(_min_image(x[sl][:, iu] - x[sl][:, ju], b), axis=-1)
+
+    return iu, ju, blocks()
+
+
 def pair_type_min_distances(
     positions: Any,
     bead_types: Any,
@@ -262,16 +279,13 @@ def pair_type_min_distances(
     if types.shape != (n,):
         raise ValueError(f"bead_types must have shape [{n}]; got {types.shape}")
     k = int(types.max()) + 1 if num_types is None else int(num_types)
-    excl = excluded_pairs(bonds, n, bond_separation)
-    b = _as_box(box)
     # per frame, per type pair minimum
     per_frame = np.full((t, k, k), np.inf)
-    iu, ju = np.nonzero(np.triu(~excl, 1))
+    iu, ju, blocks = _nonbonded_distance_blocks(x, bonds, bond_separation, box)
     ti, tj = types[iu], types[ju]
     lo, hi = np.minimum(ti, tj), np.maximum(ti, tj)
     code = lo * k + hi
-    for sl in _chunks(t, n):
-        d = np.linalg.norm(_min_image(x[sl][:, iu] - x[sl][:, ju], b), axis=-1)  # [t, P]
+    for sl, d in blocks:
         block = np.full((d.shape[0], k * k), np.inf)
         for c in np.unique(code):
             block[:, c] = d[:, code == c].min(axis=1)
@@ -305,16 +319,11 @@ def closest_nonbonded_distance(
     ``nan`` where it is not finite.
     """
     x, single = as_trajectory(positions)
-    t, n, _ = x.shape
-    excl = excluded_pairs(bonds, n, bond_separation)
-    iu, ju = np.nonzero(np.triu(~excl, 1))
-    out = np.full(t, np.inf)
+    out = np.full(len(x), np.inf)
+    iu, _, blocks = _nonbonded_distance_blocks(x, bonds, bond_separation, box)
     if len(iu):
-        b = _as_box(box)
-        budget = max(1, 1_000_000 // len(iu))  # ~100 MB of temporaries per block
-        for s0 in range(0, t, budget):
-            d = _min_image(x[s0:s0 + budget, iu] - x[s0:s0 + budget, ju], b)
-            out[s0:s0 + budget] = np.sqrt(np.einsum("tpc,tpc->tp", d, d).min(axis=1))
+        for sl, d in blocks:
+            out[sl] = d.min(axis=1)
     out[~np.isfinite(x).all(axis=(1, 2))] = np.nan
     return float(out[0]) if single else out
 
