@@ -47,7 +47,7 @@ class InferenceSettings:
     ``sigmas``: refinement noise ladder, decreasing (nm); ``steps_per_level``: Langevin steps
     per level; ``step_size``: Langevin step at the smallest level (nm^2);
     ``score_is_scaled``: the score net returns ``sigma * grad log p``;
-    ``sampler``: "langevin", "ddim", "ancestral" or "posterior"
+    ``sampler``: "langevin", "ddim", "ancestral", "posterior" or "analytic"
     (:mod:`openmm_cgml.export.step`);
     ``widen``: widen the sampled Gaussian by the ladder top (``ModelConfig.refine_widen``);
     ``noise_correlation``: lambda0 of the bond-graph noise correlation (0 = independent).
@@ -398,7 +398,7 @@ def export_step_module(model: torch.nn.Module, mapping: Any, *,
         device: where the buffers and weights live ("cpu" or "cuda").
         timestep_ps, history_length, sigmas (nm, decreasing), steps_per_level, step_size (nm^2),
             noise_scale, score_is_scaled, sampler ("langevin", "ddim", "ancestral",
-            "posterior"), widen,
+            "posterior", "analytic"), widen,
             noise_correlation (lambda0, :mod:`openmm_cgml.models.noise`): override the values
             stored in the model's config (default ladder: ``refine_sigmas``).
         static_graph: use every non-bonded pair of each molecule as fixed edges instead of a

@@ -25,8 +25,10 @@ def add_refinement_arguments(p: argparse.ArgumentParser) -> None:
     model's own config)."""
     p.add_argument("--sampler", choices=SAMPLERS, default=None,
                    help="override: refinement sampler (langevin = annealed Langevin; ddim, "
-                        "ancestral, posterior = one diffusion step per level: deterministic, "
-                        "reverse-SDE Euler, ancestral with the Gaussian posterior's noise)")
+                        "ancestral, posterior, analytic = one diffusion step per level: "
+                        "deterministic, reverse-SDE Euler, ancestral with the Gaussian "
+                        "posterior's noise, the same with the analytic reverse variance "
+                        "estimated per molecule from the score)")
     p.add_argument("--widen", action=argparse.BooleanOptionalAction, default=None,
                    help="override: widen the sampled Gaussian by the ladder top before "
                         "refining (ModelConfig.refine_widen)")

@@ -40,7 +40,12 @@ What one step does (``dt`` = ``timestep_ps``):
      ``x <- x + d * grad_log_p + sqrt(d) * noise[j]`` with ``d = sigma_l^2 - sigma_{l+1}^2``;
    - ``"posterior"`` (ancestral sampling with the Gaussian posterior's noise):
      ``x <- x + d * grad_log_p + sqrt(d) * sigma_{l+1} / sigma_l * noise[j]``: the same
-     drift, less noise; it does not over-disperse the walk at coarse ladders.
+     drift, less noise; it does not over-disperse the walk at coarse ladders;
+   - ``"analytic"`` (the optimal reverse variance of Analytic-DPM): the posterior step's
+     noise variance plus ``(d / sigma_l^2)^2 * Gamma``, ``Gamma = sigma_l^2 - sigma_l^4 *
+     mean(grad_log_p^2)`` per molecule (its beads' mean, so a molecule's step does not depend
+     on the batch): the uncertainty of the denoised estimate, which the posterior step
+     neglects (it shrinks a density of finite width at coarse ladders).
 
    All use ``M = 1 + L`` draws (``"ddim"`` leaves them unused); correlated noise with
    ``widen`` uses one more (the last).
@@ -75,7 +80,7 @@ from openmm_cgml.export.geometry import finite_difference_velocity
 from openmm_cgml.models.config import SAMPLERS, noise_draws
 from openmm_cgml.models.graph_ops import all_pairs, minimum_image_unchecked
 from openmm_cgml.models.noise import correlation_entries
-from openmm_cgml.models.sampling import diffusion_step, widened_std
+from openmm_cgml.models.sampling import diffusion_step, widened_std, x0_variance
 
 
 class StepModule(torch.nn.Module):
@@ -97,8 +102,8 @@ class StepModule(torch.nn.Module):
             score ascent; the draws are consumed either way, so M is unchanged).
         score_is_scaled: True when ``model.score`` returns ``sigma * grad log p``
             (dimensionless) instead of ``grad log p`` (nm^-1).
-        sampler: ``"langevin"`` (annealed Langevin, the default), ``"ddim"`` or
-            ``"ancestral"`` or ``"posterior"`` (one step per level, see the module
+        sampler: ``"langevin"`` (annealed Langevin, the default), ``"ddim"``,
+            ``"ancestral"``, ``"posterior"`` or ``"analytic"`` (one step per level, see the module
             docstring).
         widen: sample the acceleration with ``sqrt(std^2 + (sigma_1 / dt^2)^2)`` instead of
             ``std`` (``ModelConfig.refine_widen``; only with a non-empty ladder).
@@ -298,7 +303,10 @@ class StepModule(torch.nn.Module):
                 if self.sampler_code == 0:
                     x = x + alpha * s + scale * eps[j]
                 else:
+                    x0_var: torch.Tensor | None = None
+                    if self.sampler_code == 4:
+                        x0_var = x0_variance(s, sigma, self.batch, self.num_molecules)
                     x = diffusion_step(x, s, sigma, self.next_sigmas[level], self.sampler_code,
-                                       eps[j])
+                                       eps[j], x0_var)
                 j += 1
         return x.to(out_dtype)

@@ -9,7 +9,7 @@ from typing import Any
 
 FAMILIES = ("plain", "equivariant")
 #: refinement samplers (``ModelConfig.refine_sampler``); index = the step module's sampler_code
-SAMPLERS = ("langevin", "ddim", "ancestral", "posterior")
+SAMPLERS = ("langevin", "ddim", "ancestral", "posterior", "analytic")
 
 
 def noise_draws(levels: int, steps_per_level: int, sampler: str,
@@ -114,8 +114,10 @@ class ModelConfig:
         refine_sampler: how the refinement walks its ladder: ``"langevin"`` (annealed
             Langevin, ``refine_steps`` steps per level, the method's original), ``"ddim"``
             (deterministic diffusion sampler, one score call per level), ``"ancestral"``
-            (reverse-SDE Euler sampler, one call per level) or ``"posterior"`` (ancestral
-            sampling with the Gaussian posterior's smaller noise, one call per level); see
+            (reverse-SDE Euler sampler, one call per level), ``"posterior"`` (ancestral
+            sampling with the Gaussian posterior's smaller noise, one call per level) or
+            ``"analytic"`` (the posterior step with the analytic reverse variance, estimated
+            per molecule from the score: one call per level); see
             ``openmm_cgml.export.step``.
         refine_widen: widen the sampled Gaussian by the ladder top before refining: the
             acceleration noise becomes ``sqrt(std^2 + (sigma_1 / dt^2)^2)``, so that the

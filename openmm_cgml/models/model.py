@@ -35,7 +35,7 @@ from openmm_cgml.models.networks import (
     PlainDynamicsNet,
     PlainScoreNet,
 )
-from openmm_cgml.models.sampling import diffusion_step, widened_std
+from openmm_cgml.models.sampling import diffusion_step, widened_std, x0_variance
 
 #: accepted names of :meth:`CGModel.set_network_dtype` dtypes
 NETWORK_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16,
@@ -215,8 +215,8 @@ class CGModel(nn.Module):
         ``refine_sampler`` "langevin": annealed Langevin,
         ``x <- x + a/2 * score + refine_noise * sqrt(a) * z`` with
         ``a = refine_step_size * (sigma / sigma_last)^2``, ``refine_steps`` steps per level.
-        "ddim" / "ancestral" / "posterior": one diffusion-sampler step per level down to
-        sigma = 0, the same maths as ``openmm_cgml.export.step``. ``noise`` [draws, N, 3]
+        "ddim" / "ancestral" / "posterior" / "analytic": one diffusion-sampler step per level
+        down to sigma = 0, the same maths as ``openmm_cgml.export.step``. ``noise`` [draws, N, 3]
         supplies the standard-normal draws z in order.
         """
         total = self.refine_sigmas.shape[0]
@@ -230,7 +230,10 @@ class CGModel(nn.Module):
                 nxt = self.refine_sigmas[lev + 1].to(x.dtype) if lev + 1 < total \
                     else torch.zeros_like(sigma)
                 s = self.score(x, sigma, latent, history, cg_bonds, batch, box, None)
-                x = diffusion_step(x, s, sigma, nxt, self.sampler_code, noise[draw])
+                x0_var: Tensor | None = None
+                if self.sampler_code == 4:
+                    x0_var = x0_variance(s, sigma, batch, int(batch.max()) + 1)
+                x = diffusion_step(x, s, sigma, nxt, self.sampler_code, noise[draw], x0_var)
                 draw += 1
                 continue
             alpha = self.refine_step_size * (sigma / sigma_min) ** 2

@@ -57,9 +57,10 @@ class CGMLModel:
     def with_refinement(self, **changes: Any) -> CGMLModel:
         """The same weights with other inference settings, as the CLI's refinement options.
 
-        ``changes``: ``sampler`` ("langevin", "ddim", "ancestral", "posterior"), ``widen``
-        (bool), ``levels`` (ladder levels, 0 = no refinement), ``sigma_max`` (ladder top, nm),
-        ``steps`` (Langevin steps per level), ``step_size`` (nm^2), ``noise_correlation``.
+        ``changes``: ``sampler`` ("langevin", "ddim", "ancestral", "posterior", "analytic"),
+        ``widen`` (bool), ``levels`` (ladder levels, 0 = no refinement), ``sigma_max`` (ladder
+        top, nm), ``steps`` (Langevin steps per level), ``step_size`` (nm^2),
+        ``noise_correlation``.
         E.g. the setting chosen on the val chains for long polymer runs::
 
             model = openmm_cgml.load_model("polymer-comb-equivariant").with_refinement(

@@ -252,7 +252,8 @@ def _tiny_cgmodel(refine_sigma_max: float = 0.0, sampler: str = "langevin",
 
 @pytest.mark.parametrize("refine_sigma_max,sampler,widen", [
     (0.0, "langevin", False), (0.5, "langevin", False), (0.5, "ddim", False),
-    (0.5, "ancestral", False), (0.5, "posterior", False), (0.5, "ddim", True)])
+    (0.5, "ancestral", False), (0.5, "posterior", False), (0.5, "analytic", False),
+    (0.5, "analytic", True), (0.5, "ddim", True)])
 def test_export_of_a_real_cgmodel_reproduces_model_step(villin, refine_sigma_max, sampler,
                                                         widen):
     """With the model's own refinement settings the export equals CGModel.step (both

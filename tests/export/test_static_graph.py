@@ -129,7 +129,7 @@ def test_dynamics_and_score_with_pairs_match(family, box_name):
 
 
 @pytest.mark.parametrize("family", ["plain", "equivariant"])
-@pytest.mark.parametrize("sampler", ["langevin", "ddim", "ancestral", "posterior"])
+@pytest.mark.parametrize("sampler", ["langevin", "ddim", "ancestral", "posterior", "analytic"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
 def test_static_step_module_matches_radius_search(family, sampler, dtype, tol):
     """Same next positions with and without static pairs, with and without a periodic box,
