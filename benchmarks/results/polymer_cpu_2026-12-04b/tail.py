@@ -8,7 +8,10 @@ thousand steps, where the collisions themselves (~1e-4 per molecule-step) would 
     python tail.py DATA OUT.json [--units 2000] [--settings shipped,nw,...]
 
 Per setting: the per-molecule minimum non-bonded distance of the candidate (sampled Gaussian,
-before refinement) and of the step's output; quantiles and the fraction below 0.2 / 0.3 nm.
+before refinement) and of the step's output; quantiles and the fraction below 0.2 / 0.3 nm;
+the mean squared bead displacement of the step. Settings with ``"start": "true"`` walk the
+refinement from the true next frame blurred by the ladder top instead of the sampled
+candidate (the forward process the score network was trained on).
 Same units, acceleration draws and refinement draws for every setting (seed 0). Units nm.
 """
 from __future__ import annotations
@@ -25,7 +28,7 @@ from chains import load_chains
 import openmm_cgml
 from openmm_cgml.analysis import closest_nonbonded_distance
 from openmm_cgml.export import build_step_module
-from openmm_cgml.models.sampling import widened_std
+from openmm_cgml.models.sampling import diffusion_step, widened_std, x0_variance
 
 SETTINGS = {
     "shipped": {},
@@ -42,6 +45,28 @@ SETTINGS = {
     "post": {"sampler": "posterior"},
     "post06": {"sampler": "posterior", "sigma_max": 0.6, "levels": 10},
     "post10": {"sampler": "posterior", "sigma_max": 1.0, "levels": 12},
+    # added 2026-12-05 (../polymer_cpu_2026-12-05/README.md):
+    # the refinement walk started from the true next frame blurred by the ladder top (the
+    # forward process exactly): a perfect score returns the reference's next-frame density
+    "true_post": {"sampler": "posterior", "start": "true"},
+    "true_anc": {"start": "true"},
+    "true06_post": {"sampler": "posterior", "sigma_max": 0.6, "levels": 10, "start": "true"},
+    # the analytic reverse variance (sampler "analytic", Analytic-DPM in the variance-
+    # exploding form: the posterior step's noise plus (d / sigma^2)^2 * Gamma, Gamma =
+    # sigma^2 - sigma^4 * mean(score^2) per molecule)
+    "true_ana": {"sampler": "analytic", "start": "true"},
+    "true06_ana": {"sampler": "analytic", "sigma_max": 0.6, "levels": 10, "start": "true"},
+    "nw_ana": {"sampler": "analytic", "widen": False},
+    "ana": {"sampler": "analytic"},
+    "ana06": {"sampler": "analytic", "sigma_max": 0.6, "levels": 10},
+    "corr_ana": {"noise_correlation": 0.316, "sampler": "analytic"},
+    "corr_nw_ana": {"noise_correlation": 0.316, "widen": False, "sampler": "analytic"},
+    # bond-graph correlated noise (lambda0 = 0.316, fitted for polymer-comb on the 140 train
+    # chains, ../h200_2026-12-03d/README.md); the candidate summary assumes independent noise
+    "corr": {"noise_correlation": 0.316},
+    "corr_nw": {"noise_correlation": 0.316, "widen": False},
+    "corr_post": {"noise_correlation": 0.316, "sampler": "posterior"},
+    "corr_nw_post": {"noise_correlation": 0.316, "widen": False, "sampler": "posterior"},
 }
 Q = [0.001, 0.01, 0.05, 0.5]
 
@@ -51,6 +76,22 @@ def min_nonbonded(x: torch.Tensor, sizes: list[int], bonds: list[np.ndarray]) ->
     ends = np.cumsum(sizes)
     return np.array([closest_nonbonded_distance(x[e - n:e].double().numpy(), b)
                      for n, e, b in zip(sizes, ends, bonds, strict=True)])
+
+
+def walk(sm: torch.nn.Module, x: torch.Tensor, hist: torch.Tensor, eps: torch.Tensor,
+         cell: torch.Tensor) -> torch.Tensor:
+    """The step module's refinement walk (one call per level, diffusion samplers) from x."""
+    _, _, latent = sm.model.dynamics(sm.bead_embeddings, hist, sm.cg_bonds, sm.batch, cell)
+    for level in range(sm.sigmas.shape[0]):
+        sigma = sm.sigmas[level]
+        s = sm.model.score(x, sigma, latent, hist, sm.cg_bonds, sm.batch, cell)
+        if sm.score_is_scaled:
+            s = s / sigma
+        var = (x0_variance(s, sigma, sm.batch, sm.num_molecules)
+               if sm.sampler == "analytic" else None)
+        x = diffusion_step(x, s, sigma, sm.next_sigmas[level], sm.sampler_code, eps[level + 1],
+                           var)
+    return x
 
 
 def summary(d: np.ndarray) -> dict:
@@ -92,7 +133,8 @@ def main() -> None:
     print("reference", json.dumps(out["reference"]), flush=True)
     for name in args.settings.split(","):
         t = time.time()
-        ch = SETTINGS[name]
+        ch = dict(SETTINGS[name])
+        start = ch.pop("start", "model")
         over = base.with_refinement(**ch)._refinement_overrides
         sm = build_step_module(base.network, maps, **over)
         mean, std, _ = sm.model.dynamics(sm.bead_embeddings, hist, sm.cg_bonds, sm.batch, cell)
@@ -100,8 +142,12 @@ def main() -> None:
         if sm.widen:
             std = widened_std(std, sm.sigmas[0] / (dt * dt))
         cand = hist[-1] + (hist[-1] - hist[-2]) + (mean + std * noise_all[0]) * dt * dt
-        x = sm(hist, noise_all[:sm.noise_draws], torch.zeros(n, 3), cell)
-        res = {"changes": ch, "network_calls": 1 + sm.noise_draws - 1,
+        if start == "true":
+            cand = nxt + sm.sigmas[0] * noise_all[0]
+            x = walk(sm, cand, hist, noise_all, cell)
+        else:
+            x = sm(hist, noise_all[:sm.noise_draws], torch.zeros(n, 3), cell)
+        res = {"changes": SETTINGS[name], "network_calls": 1 + sm.noise_draws - 1,
                "candidate": summary(min_nonbonded(cand, sizes, ubonds)),
                "output": summary(min_nonbonded(x, sizes, ubonds)), "wall_s": time.time() - t,
                "msd_per_step_nm2": float(((x - hist[-1]) ** 2).sum(-1).mean())}
