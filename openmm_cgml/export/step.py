@@ -218,6 +218,9 @@ class StepModule(torch.nn.Module):
         self.noise_draws: int = noise_draws(len(sig), self.steps_per_level, sampler,
                                             self.correlated and self.widen)
         self.num_molecules: int = int(batch.max().item()) + 1 if n else 0
+        # beads per molecule (the analytic sampler's per-molecule mean), counted once
+        self.register_buffer("molecule_beads", torch.bincount(
+            self.batch, minlength=self.num_molecules).to(device=device, dtype=dtype))
         # informative: dtype of the dynamics/score weights (hidden features)
         self.network_dtype: str = str(network_dtype)
         # read by the plugin: the dtype it feeds the module with
@@ -286,6 +289,18 @@ class StepModule(torch.nn.Module):
         if self.correlated and self.widen:
             x = x + self.sigmas[0] * eps[self.noise_draws - 1]
 
+        x = self.refine(x, latent, hist, cell, eps)
+        return x.to(out_dtype)
+
+    @torch.jit.export
+    def refine(self, x: torch.Tensor, latent: torch.Tensor, history: torch.Tensor,
+               box: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """Walk a candidate ``x`` [N, 3] nm down this module's ladder (step 5 of ``forward``).
+
+        ``latent`` [N, H] from the model's ``dynamics``; ``history`` [k, N, 3] nm; ``box``
+        [3, 3] nm; ``noise`` [M, N, 3] the step's draws (the walk uses ``noise[1:]`` in
+        order). In the module's dtype; returns [N, 3] nm.
+        """
         j = 1
         for level in range(self.sigmas.shape[0]):
             sigma = self.sigmas[level]
@@ -293,20 +308,20 @@ class StepModule(torch.nn.Module):
             scale = self.noise_scales[level]
             for _ in range(self.steps_per_level):
                 if self.static_graph:
-                    s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
-                                         cell, self.nearest_pairs(x, cell))
+                    s = self.model.score(x, sigma, latent, history, self.cg_bonds, self.batch,
+                                         box, self.nearest_pairs(x, box))
                 else:
-                    s = self.model.score(x, sigma, latent, hist, self.cg_bonds, self.batch,
-                                         cell)
+                    s = self.model.score(x, sigma, latent, history, self.cg_bonds, self.batch,
+                                         box)
                 if self.score_is_scaled:
                     s = s / sigma
                 if self.sampler_code == 0:
-                    x = x + alpha * s + scale * eps[j]
+                    x = x + alpha * s + scale * noise[j]
                 else:
                     x0_var: torch.Tensor | None = None
                     if self.sampler_code == 4:
-                        x0_var = x0_variance(s, sigma, self.batch, self.num_molecules)
+                        x0_var = x0_variance(s, sigma, self.batch, self.molecule_beads)
                     x = diffusion_step(x, s, sigma, self.next_sigmas[level], self.sampler_code,
-                                       eps[j], x0_var)
+                                       noise[j], x0_var)
                 j += 1
-        return x.to(out_dtype)
+        return x

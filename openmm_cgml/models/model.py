@@ -222,7 +222,7 @@ class CGModel(nn.Module):
         total = self.refine_sigmas.shape[0]
         sigma_min = self.refine_sigmas[total - 1]
         draw = 0
-        molecules = int(batch.max()) + 1 if self.sampler_code == 4 else 0
+        beads = torch.bincount(batch) if self.sampler_code == 4 else batch[:0]
         # pairs=None is passed explicitly: TorchScript ignores default arguments on calls
         # between methods of one module
         for lev in range(total):
@@ -233,7 +233,7 @@ class CGModel(nn.Module):
                 s = self.score(x, sigma, latent, history, cg_bonds, batch, box, None)
                 x0_var: Tensor | None = None
                 if self.sampler_code == 4:
-                    x0_var = x0_variance(s, sigma, batch, molecules)
+                    x0_var = x0_variance(s, sigma, batch, beads)
                 x = diffusion_step(x, s, sigma, nxt, self.sampler_code, noise[draw], x0_var)
                 draw += 1
                 continue

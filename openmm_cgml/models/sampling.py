@@ -17,7 +17,7 @@ def widened_std(std: Tensor, top: Tensor) -> Tensor:
     return torch.sqrt(std * std + top * top)
 
 
-def x0_variance(score: Tensor, sigma: Tensor, batch: Tensor, num_molecules: int) -> Tensor:
+def x0_variance(score: Tensor, sigma: Tensor, batch: Tensor, molecule_beads: Tensor) -> Tensor:
     """The conditional variance of the clean positions given the noisy ones, per molecule.
 
     ``Gamma = sigma^2 - sigma^4 * mean(score^2)`` (nm^2), the mean over a molecule's beads
@@ -25,15 +25,14 @@ def x0_variance(score: Tensor, sigma: Tensor, batch: Tensor, num_molecules: int)
     ``sigma`` (nm) this is the average of ``Var(x0 | x_sigma)`` per coordinate (Bao et al.
     2022, Analytic-DPM, in the variance-exploding form); for a Gaussian of variance ``s^2``
     it is ``s^2 sigma^2 / (s^2 + sigma^2)``. ``score`` [N, 3] nm^-1; ``batch`` [N] molecule
-    index of each bead (``0 .. num_molecules - 1``). Returns [N, 1] nm^2, each bead its
-    molecule's value (a molecule's value does not depend on the others in the batch).
+    index of each bead; ``molecule_beads`` [M] beads of each molecule
+    (``torch.bincount(batch)``, counted once by the caller). Returns [N, 1] nm^2, each bead
+    its molecule's value (a molecule's value does not depend on the others in the batch).
     """
-    sq = torch.zeros(num_molecules, dtype=score.dtype, device=score.device).index_add_(
-        0, batch, (score * score).sum(-1))
-    count = torch.zeros(num_molecules, dtype=score.dtype, device=score.device).index_add_(
-        0, batch, torch.ones_like(score[:, 0]))
+    sq = torch.zeros(molecule_beads.shape[0], dtype=score.dtype,
+                     device=score.device).index_add_(0, batch, (score * score).sum(-1))
     s2 = sigma * sigma
-    gamma = s2 - s2 * s2 * sq / (3.0 * count.clamp(min=1.0))
+    gamma = s2 - s2 * s2 * sq / (3.0 * molecule_beads.to(score.dtype).clamp(min=1.0))
     return torch.minimum(gamma.clamp(min=0.0), s2)[batch].unsqueeze(-1)
 
 

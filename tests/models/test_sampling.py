@@ -31,7 +31,8 @@ def _walk(code: int, ladder: list[float], n: int = 200_000, seed: int = 0,
         s, nxt = torch.tensor(sigma, dtype=torch.float64), torch.tensor(
             ladder[lev + 1] if lev + 1 < len(ladder) else 0.0, dtype=torch.float64)
         score = -(x - MU) / (s**2 + width2)
-        var = x0_variance(score, s, batch, 1) if code == SAMPLERS.index("analytic") else None
+        analytic = code == SAMPLERS.index("analytic")
+        var = x0_variance(score, s, batch, torch.tensor([n])) if analytic else None
         x = diffusion_step(x, score, s, nxt, code, torch.randn(n, 3, generator=g,
                                                                 dtype=torch.float64), var)
         out.append(x)
@@ -107,19 +108,21 @@ def test_x0_variance_per_molecule():
           for w in widths]
     scores = [-x / (w + 0.09) for x, w in zip(xs, widths, strict=True)]
     batch = torch.cat([torch.full((50_000,), i, dtype=torch.long) for i in range(2)])
-    both = x0_variance(torch.cat(scores), sigma, batch, 2)
+    both = x0_variance(torch.cat(scores), sigma, batch, torch.bincount(batch))
     assert both.shape == (100_000, 1)
     for i, (w, s) in enumerate(zip(widths, scores, strict=True)):
         mine = both[batch == i]
         assert torch.all(mine == mine[0])
         assert mine[0].item() == pytest.approx(w * 0.09 / (w + 0.09), rel=0.03)
-        alone = x0_variance(s, sigma, torch.zeros(50_000, dtype=torch.long), 1)
+        alone = x0_variance(s, sigma, torch.zeros(50_000, dtype=torch.long),
+                            torch.tensor([50_000]))
         torch.testing.assert_close(alone, mine)
     # clipped to [0, sigma^2]: a score larger than the point mass's gives 0, none gives sigma^2
+    four = torch.tensor([4])
     assert x0_variance(torch.full((4, 3), 10.0, dtype=torch.float64), sigma,
-                       torch.zeros(4, dtype=torch.long), 1).max().item() == 0.0
+                       torch.zeros(4, dtype=torch.long), four).max().item() == 0.0
     assert x0_variance(torch.zeros(4, 3, dtype=torch.float64), sigma,
-                       torch.zeros(4, dtype=torch.long), 1).min().item() == pytest.approx(0.09)
+                       torch.zeros(4, dtype=torch.long), four).min().item() == pytest.approx(0.09)
 
 
 def test_analytic_sampler_needs_the_x0_variance():

@@ -28,7 +28,7 @@ from chains import load_chains
 import openmm_cgml
 from openmm_cgml.analysis import closest_nonbonded_distance
 from openmm_cgml.export import build_step_module
-from openmm_cgml.models.sampling import diffusion_step, widened_std, x0_variance
+from openmm_cgml.models.sampling import widened_std
 
 SETTINGS = {
     "shipped": {},
@@ -76,22 +76,6 @@ def min_nonbonded(x: torch.Tensor, sizes: list[int], bonds: list[np.ndarray]) ->
     ends = np.cumsum(sizes)
     return np.array([closest_nonbonded_distance(x[e - n:e].double().numpy(), b)
                      for n, e, b in zip(sizes, ends, bonds, strict=True)])
-
-
-def walk(sm: torch.nn.Module, x: torch.Tensor, hist: torch.Tensor, eps: torch.Tensor,
-         cell: torch.Tensor) -> torch.Tensor:
-    """The step module's refinement walk (one call per level, diffusion samplers) from x."""
-    _, _, latent = sm.model.dynamics(sm.bead_embeddings, hist, sm.cg_bonds, sm.batch, cell)
-    for level in range(sm.sigmas.shape[0]):
-        sigma = sm.sigmas[level]
-        s = sm.model.score(x, sigma, latent, hist, sm.cg_bonds, sm.batch, cell)
-        if sm.score_is_scaled:
-            s = s / sigma
-        var = (x0_variance(s, sigma, sm.batch, sm.num_molecules)
-               if sm.sampler == "analytic" else None)
-        x = diffusion_step(x, s, sigma, sm.next_sigmas[level], sm.sampler_code, eps[level + 1],
-                           var)
-    return x
 
 
 def summary(d: np.ndarray) -> dict:
@@ -144,7 +128,9 @@ def main() -> None:
         cand = hist[-1] + (hist[-1] - hist[-2]) + (mean + std * noise_all[0]) * dt * dt
         if start == "true":
             cand = nxt + sm.sigmas[0] * noise_all[0]
-            x = walk(sm, cand, hist, noise_all, cell)
+            _, _, latent = sm.model.dynamics(sm.bead_embeddings, hist, sm.cg_bonds, sm.batch,
+                                             cell)
+            x = sm.refine(cand, latent, hist, cell, noise_all)
         else:
             x = sm(hist, noise_all[:sm.noise_draws], torch.zeros(n, 3), cell)
         res = {"changes": SETTINGS[name], "network_calls": 1 + sm.noise_draws - 1,
