@@ -29,6 +29,11 @@ RECORD="${RECORD:-100}"           # frames kept for the report (every RECORD-th 
 PACK="${PACK:-}"
 PY="${PY:-python3}"
 EXTRA="${EXTRA:-}"                # more cgml evaluate options, e.g. "--tf32"
+# 1: a rollout ends at its first collision (--stop-on-collision): the stability figure is the
+# same, the batch shrinks as rollouts collide (faster), and the collision rate covers each
+# rollout up to its first collision; 0: every rollout runs on until 10^5 steps or a blow-up
+STOP_ON_COLLISION="${STOP_ON_COLLISION:-1}"
+[ "$STOP_ON_COLLISION" = 1 ] && EXTRA="--stop-on-collision $EXTRA"
 # starting structures: the test chains after 1,000 tau of MD, 100 tau of frames (deterministic)
 if [ ! -e "$DATA/splits.json" ] || [ -e "$DATA/polymer_set.chk" ]; then
   $PY -m openmm_cgml.cli generate polymer --chains "$CHAINS" --split-seed 0 --seed 1 --only test \

@@ -84,6 +84,7 @@ def rollout_molecules(
     state_identity: dict[str, Any] | None = None,
     checkpoint_interval_s: float = 300.0,
     max_wall_s: float | None = None,
+    stop_on_collision: bool = False,
 ) -> tuple[dict[str, Trajectories], dict[str, RolloutResult]]:
     """Roll out ``model`` on every reference molecule (``replicas`` runs each), batched.
 
@@ -95,7 +96,8 @@ def rollout_molecules(
     counts as a blow-up. With ``out_dir`` the rollouts are also written as
     ``out_dir/<name>.rep<r>.h5``. ``state_path`` ... ``max_wall_s``: a resumable run, see
     :func:`openmm_cgml.evaluation.rollouts.run_units` (the molecules and the export settings
-    are part of the state's identity).
+    are part of the state's identity), as is ``stop_on_collision`` (a replica ends at its
+    first collision).
 
     Returns ``(cg trajectories by name, rollout results by name)``; the results of one batch
     share its wall time.
@@ -169,6 +171,7 @@ def rollout_molecules(
                         "script": script, **(state_identity or {})},
         checkpoint_interval_s=checkpoint_interval_s,
         max_wall_s=max_wall_s,
+        stop_on_collision=stop_on_collision,
     )
     cg: dict[str, Trajectories] = {}
     results: dict[str, RolloutResult] = {}

@@ -207,6 +207,7 @@ def run_units(
     state_identity: dict[str, Any] | None = None,
     checkpoint_interval_s: float = 300.0,
     max_wall_s: float | None = None,
+    stop_on_collision: bool = False,
 ) -> RolloutResult:
     """Run independent *units* (molecule replicas, possibly of different molecules) together.
 
@@ -226,6 +227,10 @@ def run_units(
             the end. If the file exists, the run continues from it (a finished run is
             returned at once); it must come from the same arguments and ``state_identity``
             (JSON-able facts the caller adds, e.g. the model), else ValueError.
+        stop_on_collision: also stop a unit at its first collision (its frames end there).
+            Enough for the stability figure (a rollout is stable if it finishes without a
+            collision or a blow-up) and cheaper: the batch shrinks as units collide. The
+            collision rate then counts the bead-steps up to each unit's first collision.
 
     Every model step of every unit is checked; a unit whose positions become non-finite,
     absurd (> 1e4 nm) or with a bond longer than its ``max_bond_nm`` is stopped, the others
@@ -275,7 +280,8 @@ def run_units(
     resumed = False  # a continued run advances at least one chunk per call, whatever the budget
     if state_file is not None:
         identity = _state_identity(hist, seeds, n_steps, record_interval, chunk_steps, size,
-                                   collision_threshold_nm, mb, bl, state_identity)
+                                   collision_threshold_nm, mb, bl, state_identity,
+                                   stop_on_collision)
         if state_file.exists():
             st = _load_state(state_file, identity)
             hist = list(st["hist"])
@@ -394,11 +400,17 @@ def run_units(
                 bad = _blown_up(new, bl[i], mb[i])
                 upto = int(np.argmax(bad)) if bad.any() else steps
                 checked = new[:upto]
+                collided = False
                 if len(checked):
                     hits = A.colliding_beads(checked, collision_threshold_nm, bl[i])
+                    rows = np.nonzero(hits.any(axis=1))[0]
+                    if len(rows) and stop_on_collision:
+                        # the unit ends at its first collision (a blow-up after it is not seen)
+                        upto = int(rows[0]) + 1
+                        checked, hits, bad = checked[:upto], hits[:upto], bad[:0]
+                        collided = True
                     st["collided_bead_steps"] += int(hits.sum())
                     st["steps_checked"] += len(checked)
-                    rows = np.nonzero(hits.any(axis=1))[0]
                     if len(rows) and st["first_collision_step"] < 0:
                         st["first_collision_step"] = done + int(rows[0]) + 1
                         st["stable"] = False
@@ -409,6 +421,8 @@ def run_units(
                 st["steps_completed"] = done + upto
                 if bad.any():
                     st.update(stable=False, blowup_step=done + upto + 1, reason="blow-up")
+                    continue
+                if collided:
                     continue
                 hist[i] = torch.cat(
                     [hist[i], torch.as_tensor(new[-k:], dtype=torch.float32)], dim=0
@@ -440,7 +454,7 @@ def run_units(
 def _state_identity(hist: list[torch.Tensor], seeds: list[int], n_steps: int,
                     record_interval: int, chunk_steps: int, max_batch: int, threshold: float,
                     max_bonds: list[float | None], bonds: list[np.ndarray],
-                    extra: dict[str, Any] | None) -> str:
+                    extra: dict[str, Any] | None, stop_on_collision: bool = False) -> str:
     """What a resumable run's state must match (a JSON string; histories by hash)."""
     h = hashlib.sha256()
     for x in hist:
@@ -453,6 +467,8 @@ def _state_identity(hist: list[torch.Tensor], seeds: list[int], n_steps: int,
         "max_batch": max_batch, "collision_threshold_nm": threshold,
         "max_bond_nm": max_bonds, "histories_and_bonds_sha256": h.hexdigest(),
     }
+    if stop_on_collision:  # only when set: states written before the option still match
+        doc["stop_on_collision"] = True
     for key, value in (extra or {}).items():  # top level: a mismatch is named by its key
         doc.setdefault(key, value)
     return json.dumps(doc, sort_keys=True, default=str)

@@ -130,6 +130,46 @@ def test_collisions_and_bond_blowup_detected():
     assert st["reason"] == "blow-up" and st["steps_completed"] < 50
 
 
+class ShiftModule(DriftModule):
+    """DriftModule that also moves the last bead of chosen 5-bead units by -``shift`` nm in x
+    per step (towards the chain's first beads: a collision at a known step)."""
+
+    def __init__(self, shifts: list[float], **kw):
+        super().__init__(5 * len(shifts), scale=1e-4, **kw)
+        move = torch.zeros(5 * len(shifts), 3)
+        for u, d in enumerate(shifts):
+            move[5 * u + 4, 0] = -d
+        self.register_buffer("move", move)
+
+    def forward(self, history, noise, external_force, box):
+        return super().forward(history, noise, external_force, box) + self.move
+
+
+def test_stop_on_collision_ends_a_unit_at_its_first_collision_only():
+    """Bead 4 of unit 0 moves 0.13 nm per step from x = 2.0 nm: it is 0.09 nm from bead 2
+    (x = 1.0, not bonded to it) at step 7, in the second chunk of 5 steps. With
+    ``stop_on_collision`` unit 0 ends there; unit 1 runs on as it would alone."""
+    from openmm_cgml.evaluation.rollouts import run_units
+
+    bonds = [np.array([[i, i + 1] for i in range(4)])] * 2
+    shifts = [0.13, 0.0]
+
+    def factory(ids):
+        return ShiftModule([shifts[i] for i in ids])
+
+    kw = dict(bonds=bonds, chunk_steps=5)
+    whole = run_units(factory, _hist(2), 20, [3, 4], **kw)
+    stop = run_units(factory, _hist(2), 20, [3, 4], stop_on_collision=True, **kw)
+    a, b = whole.stability[0], stop.stability[0]
+    assert a["first_collision_step"] == b["first_collision_step"] == 7
+    assert a["steps_completed"] == 20 and len(whole.frames[0]) == 21
+    assert b["steps_completed"] == 7 and len(stop.frames[0]) == 8 and not b["stable"]
+    assert b["steps_checked"] == 7 and b["collided_bead_steps"] == 2  # beads 2 and 4, step 7
+    np.testing.assert_array_equal(stop.frames[0], whole.frames[0][:8])
+    assert stop.stability[1] == whole.stability[1] and stop.stability[1]["stable"]
+    np.testing.assert_array_equal(stop.frames[1], whole.frames[1])
+
+
 class SlowDriftModule(DriftModule):
     """DriftModule that takes ``delay`` s per step (a wall-clock budget runs out mid-run)."""
 
