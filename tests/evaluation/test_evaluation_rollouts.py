@@ -482,9 +482,11 @@ def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
     # --network-dtype bfloat16: the same noise, networks in bfloat16: the rollouts stay
     # within ~0.01 nm of the float32 ones over 6 steps (measured 0.004-0.014), and say so
     half = tmp_path / "bf16"
-    assert main(cmd(half, "--network-dtype", "bfloat16", "--tf32", "--no-save-rollouts")) == 0
+    assert main(cmd(half, "--network-dtype", "bfloat16", "--tf32", "--no-save-rollouts",
+                    "--stop-on-collision")) == 0
     info = json.loads((half / "metrics.json").read_text())["info"]
     assert info["network_dtype"] == "bfloat16" and info["tf32"] is True
+    assert info["stop_on_collision"] is True
     assert not torch.backends.cuda.matmul.allow_tf32  # put back
     whole = json.loads((tmp_path / "whole" / "metrics.json").read_text())["systems"]
     halfm = json.loads((half / "metrics.json").read_text())["systems"]
