@@ -22,9 +22,12 @@ DATA="${DATA:-data/polymer_start}"
 CHAINS="${CHAINS:-200}"           # the 200-chain set of the shipped models: its 40 test chains
 PLATFORM="${PLATFORM:-CUDA}"
 DEVICE="${DEVICE:-cuda}"
-MODELS="${MODELS:-eq eq_nowiden plain}"  # or eq_nw06: not widened, ladder from 0.6 nm;
-                                         # eq_corr_ana / eq_corr_post: correlated noise with
-                                         # the analytic / posterior walk
+MODELS="${MODELS:-eq eq_ancestral plain}"  # eq: polymer-comb-equivariant as shipped (since
+                                  # 2026-12-05 correlated noise + posterior walk); eq_ancestral:
+                                  # its earlier default (independent noise, ancestral walk);
+                                  # eq_nowiden / eq_nw06: that one not widened / from 0.6 nm;
+                                  # eq_corr_ana / eq_corr_post: correlated noise (0.316) with
+                                  # the analytic / posterior walk
 RECORD="${RECORD:-100}"           # frames kept for the report (every RECORD-th step)
 PACK="${PACK:-}"
 PY="${PY:-python3}"
@@ -50,12 +53,13 @@ fi
 for m in $MODELS; do
   case $m in
     eq) M="--model polymer-comb-equivariant";;
-    eq_nowiden) M="--model polymer-comb-equivariant --no-widen";;
-    eq_nw06) M="--model polymer-comb-equivariant --no-widen --refine-sigma-max 0.6 --refine-levels 10";;
+    eq_ancestral) M="--model polymer-comb-equivariant --noise-correlation 0 --sampler ancestral";;
+    eq_nowiden) M="--model polymer-comb-equivariant --noise-correlation 0 --sampler ancestral --no-widen";;
+    eq_nw06) M="--model polymer-comb-equivariant --noise-correlation 0 --sampler ancestral --no-widen --refine-sigma-max 0.6 --refine-levels 10";;
     eq_corr_ana) M="--model polymer-comb-equivariant --noise-correlation 0.316 --sampler analytic";;
     eq_corr_post) M="--model polymer-comb-equivariant --noise-correlation 0.316 --sampler posterior";;
     plain) M="--model polymer-comb";;
-    *) echo "unknown model key $m (eq, eq_nowiden, eq_nw06, eq_corr_ana, eq_corr_post, plain)"
+    *) echo "unknown model key $m (eq, eq_ancestral, eq_nowiden, eq_nw06, eq_corr_ana, eq_corr_post, plain)"
        exit 2;;
   esac
   $PY -m openmm_cgml.cli evaluate "$DATA" --split test $M --steps "$STEPS" --replicas 1 \

@@ -61,10 +61,11 @@ class CGMLModel:
         ``widen`` (bool), ``levels`` (ladder levels, 0 = no refinement), ``sigma_max`` (ladder
         top, nm), ``steps`` (Langevin steps per level), ``step_size`` (nm^2),
         ``noise_correlation``.
-        E.g. the setting chosen on the val chains for long polymer runs::
+        E.g. ``polymer-comb-equivariant`` with its sampler before 2026-12-05 (independent
+        noise, ancestral walk; it ships with correlated noise and the posterior walk)::
 
             model = openmm_cgml.load_model("polymer-comb-equivariant").with_refinement(
-                widen=False, sigma_max=0.6, levels=10)
+                sampler="ancestral", noise_correlation=0.0)
 
         Returns a new ``CGMLModel`` sharing the network; its ``export`` /
         ``create_integrator`` use these settings (explicit export overrides still win).

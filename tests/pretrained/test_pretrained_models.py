@@ -215,7 +215,13 @@ def test_with_refinement_exports_the_chosen_ladder_and_runs_the_same_step():
     explicit = base.export(cg, **config_overrides(base.network.config, {
         "refine_widen": False, "refine_sigma_max": 0.6, "refine_levels": 10}))
     shipped = base.export(cg)
-    assert shipped.widen is True and int(shipped.noise_draws) == 9
+    # shipped: widened, with bond-graph correlated noise: the widening is one more,
+    # independent draw (1 + 8 levels + 1)
+    assert shipped.widen is True and int(shipped.noise_draws) == 10
+    assert float(shipped.noise_correlation) > 0 and shipped.sampler == "posterior"
+    earlier = base.with_refinement(sampler="ancestral", noise_correlation=0.0).export(cg)
+    assert earlier.sampler == "ancestral" and float(earlier.noise_correlation) == 0.0
+    assert earlier.widen is True and int(earlier.noise_draws) == 9
     n = frames.shape[1]
     noise = torch.randn(11, n, 3, generator=torch.Generator().manual_seed(0))
     args = (frames, noise, torch.zeros(n, 3), torch.zeros(3, 3))
