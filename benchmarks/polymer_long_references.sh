@@ -3,8 +3,11 @@
 # the 200-chain set the shipped polymer models were trained on (`--chains 200 --split-seed 0`),
 # 8 copies each from their own starts, 8,000 tau per copy after 1,000 tau of equilibration
 # (64,000 tau per chain), deterministic forces. Every comparison with these references
-# (`cgml evaluate data/polymer_long --split test ...`) uses this one definition, so that runs
-# of different sessions compare with the same frames (~130 s on an H200). Nothing is done when
+# (`cgml evaluate data/polymer_long --split test ...`) uses this one definition (~130 s on an
+# H200). On the GPU a fresh generation is not the same frames but a statistically equivalent
+# set (three H200 generations differed; two agree at r^2 tau 0.85, results/h200_2026-12-05/),
+# so compare runs of different sessions through the references each metrics.json holds, or
+# pool the sets (results/h200_2026-12-05/analyse.py). Nothing is done when
 # the set is complete; an interrupted set (MAX_WALL) is continued by running this again.
 #
 #   bash benchmarks/polymer_long_references.sh [OUT]      # OUT defaults to data/polymer_long

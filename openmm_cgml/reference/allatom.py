@@ -48,12 +48,13 @@ def select_platform(name: str | None = None, precision: str = "mixed",
     """Pick an OpenMM platform: by ``name``, or the first available of CUDA > CPU > Reference.
 
     Returns ``(platform, properties)``; CUDA/OpenCL/HIP get ``Precision=precision``.
-    ``deterministic``: one seed gives one trajectory, bit for bit: GPU platforms get
-    ``DeterministicForces=true``, the CPU platform runs on one thread (with several threads
-    its results vary from run to run even with deterministic forces: measured on OpenMM
-    8.6.1), Reference always is. Without it, runs of one seed on those platforms differ in
-    the last bits and chaotic dynamics turn that into different (statistically equivalent)
-    trajectories.
+    ``deterministic``: the CPU platform runs on one thread, and one seed then gives one
+    trajectory, bit for bit (with several threads its results vary from run to run: measured
+    on OpenMM 8.6.1); Reference always does. GPU platforms get ``DeterministicForces=true``,
+    which on CUDA did not make repeated runs identical (three H200 generations of one
+    35,680-particle polymer set differed; ``benchmarks/results/h200_2026-12-05/``). Without
+    it, runs of one seed differ in the last bits and chaotic dynamics turn that into
+    different (statistically equivalent) trajectories.
     """
     import openmm
 
