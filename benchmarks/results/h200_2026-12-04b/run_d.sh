@@ -1,4 +1,5 @@
-# H200 run D (for the next device time; not run yet): the sampler setting chosen on the val
+# H200 run D (for the next device time; not run yet; since 2026-12-05 the model's default sampler
+# is another, so the setting below names the earlier one, independent noise + ancestral walk): the sampler setting chosen on the val
 # chains (run C: Gaussian not widened, ancestral walk from 0.6 nm over 10 levels) on the
 # benchmark's 40 test chains against the long references of ../h200_2026-12-04/, 4 rollouts x
 # 2,000 steps per chain, the seeds in SEEDS side by side; comparable row for row with the
@@ -17,7 +18,8 @@ echo "gen $(( $(date +%s) - t0 )) s"
 left=$(( 570 - $(date +%s) + t0 ))
 for s in ${SEEDS:-0}; do
   timeout -k 10 -s INT $left python3 -m openmm_cgml.cli evaluate data/polymer_long --split test \
-    --model polymer-comb-equivariant --no-widen --refine-sigma-max 0.6 --refine-levels 10 \
+    --model polymer-comb-equivariant --noise-correlation 0 --sampler ancestral \
+    --no-widen --refine-sigma-max 0.6 --refine-levels 10 \
     --steps 2000 --replicas 4 --seed $s --device cuda --no-progress --no-save-rollouts \
     --max-wall $(( left - 40 )) -o runs/eq_nw06_s$s >$OUT/eval_eq_nw06_s$s.log 2>&1 &
 done

@@ -80,7 +80,10 @@ def main() -> None:
     sep = [graph_separation(refs[n].bonds, s) for n, s in zip(names, sizes, strict=True)]
     nonbonded = [torch.as_tensor((s > 1) & np.triu(np.ones_like(s, bool), 1)) for s in sep]
 
-    base = openmm_cgml.load_model("polymer-comb-equivariant")
+    # the settings are changes to the model's sampler of 2026-12-04/05 (independent noise,
+    # ancestral walk), which stopped being its default on 2026-12-05
+    base = openmm_cgml.load_model("polymer-comb-equivariant").with_refinement(
+        sampler="ancestral", noise_correlation=0.0)
     net = base.network
     sm0 = build_step_module(net, mappings, sigmas=[])
     dt = sm0.timestep_ps
@@ -127,7 +130,7 @@ def main() -> None:
     def run(units: list[tuple[int, int, torch.Tensor]], changes: dict, repeats: int) -> dict:
         units = [u for u in units for _ in range(repeats)]
         maps = [mappings[c] for c, _, _ in units]
-        over = base.with_refinement(**changes)._refinement_overrides if changes else {}
+        over = base.with_refinement(**changes)._refinement_overrides
         sm = build_step_module(net, maps, **over)
         hist = torch.as_tensor(np.concatenate([frames[c][w:w + 2] for c, w, _ in units], axis=1))
         n = hist.shape[1]

@@ -107,7 +107,10 @@ def main() -> None:
     n = hist.shape[1]
     gen = torch.Generator().manual_seed(0)
     noise_all = torch.randn(40, n, 3, generator=gen)
-    base = openmm_cgml.load_model("polymer-comb-equivariant")
+    # the settings are changes to the model's sampler of 2026-12-04/05 (independent noise,
+    # ancestral walk), which stopped being its default on 2026-12-05
+    base = openmm_cgml.load_model("polymer-comb-equivariant").with_refinement(
+        sampler="ancestral", noise_correlation=0.0)
     maps = [mappings[c] for c in chains]
     cell = torch.zeros(3, 3)
     nxt = torch.as_tensor(np.concatenate([frames[c][w + 2] for c, w in

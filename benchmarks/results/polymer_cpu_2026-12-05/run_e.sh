@@ -1,4 +1,5 @@
-# H200 run E (for the next device time; not run yet): the two samplers this CPU study
+# H200 run E (ran on 2026-12-05 as ../h200_2026-12-05/call_a.sh, with the stability run beside
+# it; results there): the two samplers this CPU study
 # proposes (bond-graph correlated noise, lambda0 = 0.316, with the `posterior` or the
 # `analytic` walk, widened as shipped) on the benchmark's 40 test chains against the long
 # references of ../h200_2026-12-04/, 4 rollouts x 2,000 steps per chain, seed 0; comparable
