@@ -9,9 +9,10 @@ thousand steps, where the collisions themselves (~1e-4 per molecule-step) would 
 
 Per setting: the per-molecule minimum non-bonded distance of the candidate (sampled Gaussian,
 before refinement) and of the step's output; quantiles and the fraction below 0.2 / 0.3 nm;
-the mean squared bead displacement of the step. Settings with ``"start": "true"`` walk the
-refinement from the true next frame blurred by the ladder top instead of the sampled
-candidate (the forward process the score network was trained on).
+the mean squared bead displacement of the step, also per composition class of the chain
+(f_S1 of DATA/splits.json: coils < 0.2 < blocky < 0.6 < globules). Settings with
+``"start": "true"`` walk the refinement from the true next frame blurred by the ladder top
+instead of the sampled candidate (the forward process the score network was trained on).
 Same units, acceleration draws and refinement draws for every setting (seed 0). Units nm.
 """
 from __future__ import annotations
@@ -84,6 +85,25 @@ def summary(d: np.ndarray) -> dict:
             "below_0.3": float((d < 0.3).mean())}
 
 
+def composition_class(data: str, names: list[str]) -> list[str]:
+    """Class of each chain by its f_S1 (splits.json of DATA): the classes of
+    ../h200_2026-12-04/analyse.py."""
+    comp = json.loads((Path(data) / "splits.json").read_text())["compositions"]
+    f = [comp[f"{n}.h5"]["f_S1"] for n in names]
+    return ["coils" if x < 0.2 else "globules" if x > 0.6 else "blocky" for x in f]
+
+
+def msd_by_class(x: torch.Tensor, x0: torch.Tensor, sizes: list[int],
+                 unit_class: list[str]) -> dict[str, float]:
+    """Mean squared bead displacement (nm^2) of one step, per composition class."""
+    d2 = ((x - x0) ** 2).sum(-1).double().numpy()
+    per_unit = np.split(d2, np.cumsum(sizes)[:-1])
+    out: dict[str, list[np.ndarray]] = {}
+    for c, v in zip(unit_class, per_unit, strict=True):
+        out.setdefault(c, []).append(v)
+    return {c: float(np.concatenate(v).mean()) for c, v in sorted(out.items())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
@@ -117,6 +137,8 @@ def main() -> None:
                                           zip(chains, starts, strict=True)], axis=0))
     # mean squared displacement of a bead in one step (nm^2): the reference's next frame
     out["reference"]["msd_per_step_nm2"] = float(((nxt - hist[-1]) ** 2).sum(-1).mean())
+    unit_class = [composition_class(args.data, names)[c] for c in chains]
+    out["reference"]["msd_by_class_nm2"] = msd_by_class(nxt, hist[-1], sizes, unit_class)
     print("reference", json.dumps(out["reference"]), flush=True)
     for name in args.settings.split(","):
         t = time.time()
@@ -139,7 +161,8 @@ def main() -> None:
         res = {"changes": SETTINGS[name], "network_calls": 1 + sm.noise_draws - 1,
                "candidate": summary(min_nonbonded(cand, sizes, ubonds)),
                "output": summary(min_nonbonded(x, sizes, ubonds)), "wall_s": time.time() - t,
-               "msd_per_step_nm2": float(((x - hist[-1]) ** 2).sum(-1).mean())}
+               "msd_per_step_nm2": float(((x - hist[-1]) ** 2).sum(-1).mean()),
+               "msd_by_class_nm2": msd_by_class(x, hist[-1], sizes, unit_class)}
         out[name] = res
         print(name, json.dumps(res), flush=True)
         if Path(args.out).is_file():  # keep the settings of earlier invocations
