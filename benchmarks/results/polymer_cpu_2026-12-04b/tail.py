@@ -137,7 +137,8 @@ def main() -> None:
                                           zip(chains, starts, strict=True)], axis=0))
     # mean squared displacement of a bead in one step (nm^2): the reference's next frame
     out["reference"]["msd_per_step_nm2"] = float(((nxt - hist[-1]) ** 2).sum(-1).mean())
-    unit_class = [composition_class(args.data, names)[c] for c in chains]
+    chain_class = composition_class(args.data, names)
+    unit_class = [chain_class[c] for c in chains]
     out["reference"]["msd_by_class_nm2"] = msd_by_class(nxt, hist[-1], sizes, unit_class)
     print("reference", json.dumps(out["reference"]), flush=True)
     for name in args.settings.split(","):
