@@ -69,14 +69,21 @@ def by_class(names: list[str], tau: np.ndarray, rg: np.ndarray,
             for c in sorted(set(cls))}
 
 
-def main() -> None:
-    names = sorted(load(OLD / "eq.json")["systems"])
+def reference_sets(names: list[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Reference sets A, B and A+B (tau and Rg the means of the two, stderr
+    sqrt(se_A^2 + se_B^2) / 2) of the chains ``names``, each ``{tau, se, rg}`` (ps, ps, nm)."""
     ref_a = reference(load(OLD / "eq.json"), names)
     ref_b = reference(load(HERE / "metrics" / "eq_corr_post_s0.json"), names)
     ref_ab = {"tau": (ref_a["tau"] + ref_b["tau"]) / 2,
               "se": np.sqrt(ref_a["se"] ** 2 + ref_b["se"] ** 2) / 2,
               "rg": (ref_a["rg"] + ref_b["rg"]) / 2}
-    refs = {"A": ref_a, "B": ref_b, "A+B": ref_ab}
+    return {"A": ref_a, "B": ref_b, "A+B": ref_ab}
+
+
+def main() -> None:
+    names = sorted(load(OLD / "eq.json")["systems"])
+    refs = reference_sets(names)
+    ref_a, ref_b, ref_ab = refs["A"], refs["B"], refs["A+B"]
     out: dict = {"reference_b_vs_a": scores(ref_b["tau"], ref_b["se"], ref_b["rg"], ref_a)}
     r = out["reference_b_vs_a"]
     print(f"reference B scored against A (what an exact model with 64,000 tau per chain "

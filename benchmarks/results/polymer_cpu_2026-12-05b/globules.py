@@ -14,18 +14,19 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-REF = [HERE.parent / "h200_2026-12-04" / "metrics" / "eq.json",
-       HERE.parent / "h200_2026-12-05" / "metrics" / "eq_corr_post_s0.json"]
+sys.path.insert(0, str(HERE.parent / "h200_2026-12-05"))
+sys.path.insert(0, str(HERE.parents[2]))
+from analyse import reference_sets  # noqa: E402
 
 
 def main(files: list[str]) -> None:
-    refs = [json.loads(p.read_text())["systems"] for p in REF]
     for f in files:
         cg = json.loads(Path(f).read_text())["systems"]
+        names = sorted(cg)
+        ref = reference_sets(names)["A+B"]
         ratios, rg = [], []
-        for n in sorted(cg):
-            tau_ref = np.mean([r[n]["reference"]["rg2_tau_ps"] for r in refs])
-            rg_ref = np.mean([r[n]["reference"]["rg_mean_nm"] for r in refs])
+        for i, n in enumerate(names):
+            tau_ref, rg_ref = ref["tau"][i], ref["rg"][i]
             ratios.append(cg[n]["cg"]["rg2_tau_ps"] / tau_ref)
             rg.append(cg[n]["cg"]["rg_mean_nm"] / rg_ref)
             print(f"{Path(f).stem:<14} {n}: tau CG {cg[n]['cg']['rg2_tau_ps']:7.1f} ps, ref "
