@@ -13,6 +13,9 @@ Writes ``OUT/report.md``, ``OUT/metrics.json``, PNG figures and (with ``--model`
 ``OUT/rollouts/<name>.rep<r>.h5``. Long rollouts survive interruption: their state is kept in
 ``OUT/rollout_state.pt`` (``--checkpoint-interval``; ``--max-wall`` pauses them on purpose)
 and the same command continues them, with the same trajectories as an uninterrupted run.
+A paused run is bound to the model's weights and statistics and to its config as the command
+resolves it: editing ``config.json``'s metadata, or a default the command overrides, does not
+refuse it; any other change does, naming what differs.
 """
 
 from __future__ import annotations
@@ -254,8 +257,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--checkpoint-interval must be > 0 seconds")
     state_path = Path(args.output) / "rollout_state.pt"
     if args.model:
-        from openmm_cgml.evaluation.rollouts import RolloutsPaused
-        from openmm_cgml.export.checkpoint import checkpoint_fingerprint, load_checkpoint
+        from openmm_cgml.evaluation.rollouts import RolloutsPaused, upgrade_state_identity
+        from openmm_cgml.export.checkpoint import (
+            checkpoint_fingerprint,
+            load_checkpoint,
+            run_identity,
+        )
         from openmm_cgml.export.options import config_overrides, refinement_changes
         from openmm_cgml.pretrained import model_path
 
@@ -265,6 +272,12 @@ def run(args: argparse.Namespace) -> int:
         changes = refinement_changes(args)
         if args.no_refinement:
             changes["refine_levels"] = 0
+        # a paused run is bound to the weights, statistics and the config as this run
+        # resolves it (not to config.json's metadata or defaults the run overrides); states
+        # paused before this identity existed were bound to all the model files
+        identity = run_identity(source, model, changes)
+        upgrade_state_identity(state_path, {"weights": checkpoint_fingerprint(source)},
+                               identity)
         info["model"] = str(args.model)
         info["network_dtype"] = args.network_dtype
         info["tf32"] = bool(args.tf32)
@@ -288,8 +301,7 @@ def run(args: argparse.Namespace) -> int:
             # reference files by name (their content is checked through the start histories),
             # so that a run continues from another folder or machine
             "state_path": state_path,
-            "state_identity": {"model": str(args.model),
-                               "weights": checkpoint_fingerprint(source),
+            "state_identity": {"model": str(args.model), **identity,
                                "frame_stride": args.frame_stride,
                                "max_frames": args.max_frames,
                                "reference_files": [Path(f).name for f in ref_files]},

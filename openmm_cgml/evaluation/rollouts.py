@@ -39,6 +39,7 @@ __all__ = [
     "initial_histories",
     "run_replicas",
     "run_units",
+    "upgrade_state_identity",
     "write_rollout_files",
 ]
 
@@ -474,7 +475,37 @@ def _state_identity(hist: list[torch.Tensor], seeds: list[int], n_steps: int,
     return json.dumps(doc, sort_keys=True, default=str)
 
 
-def _load_state(path: Path, identity: str) -> dict[str, Any]:
+def upgrade_state_identity(path: str | os.PathLike, legacy: dict[str, Any],
+                           current: dict[str, Any]) -> bool:
+    """Carry a paused run's state across a change of what its identity records.
+
+    If the state at ``path`` was written with the identity entries ``legacy`` (all equal)
+    and has none of the keys of ``current``, replace the former by the latter (atomic rewrite)
+    and return True; otherwise leave the file alone and return False (the usual check of
+    :func:`run_units` then accepts or refuses it). ``cgml evaluate`` uses this for states
+    written before the model's identity became weights + statistics + resolved config
+    (:func:`openmm_cgml.export.checkpoint.run_identity`): such a state matched the whole of
+    the model's files, so it matches the finer identity too.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    st = _load_state(path, None)
+    doc = json.loads(st["identity"])
+    if any(k in doc for k in current) or any(
+            doc.get(k) != json.loads(json.dumps(v, default=str)) for k, v in legacy.items()):
+        return False
+    for k in legacy:
+        doc.pop(k)
+    doc.update(current)
+    st["identity"] = json.dumps(doc, sort_keys=True, default=str)
+    with atomic_path(path) as tmp:
+        torch.save(st, tmp)
+    return True
+
+
+def _load_state(path: Path, identity: str | None) -> dict[str, Any]:
+    """The rollout state in ``path``, checked against ``identity`` (None: not checked)."""
     try:
         st = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a foreign or damaged file
@@ -483,7 +514,7 @@ def _load_state(path: Path, identity: str) -> dict[str, Any]:
     if not isinstance(st, dict) or st.get("format") != "openmm-cgml rollout state 1":
         raise ValueError(f"{path} is not an openmm-cgml rollout state; delete it or use "
                          "another output folder")
-    if st["identity"] != identity:
+    if identity is not None and st["identity"] != identity:
         old, new = json.loads(st["identity"]), json.loads(identity)
         diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise ValueError(f"{path} holds rollouts of another run (they differ in: "

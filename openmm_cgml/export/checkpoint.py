@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -34,6 +36,25 @@ def checkpoint_fingerprint(directory: str | os.PathLike) -> str:
     from openmm_cgml.utils import fingerprint
 
     return fingerprint(checkpoint_directory(directory), names=MODEL_FILES)
+
+
+def run_identity(directory: str | os.PathLike, model: torch.nn.Module,
+                 changes: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What a resumable run of the model in ``directory`` must match: the SHA-256 of its
+    weights and statistics (``model_files``) and its ``ModelConfig`` *with the run's*
+    ``changes`` applied (``model_config``, e.g. ``{"refine_sampler": "posterior"}``), plus the
+    time step (ps). Unlike :func:`checkpoint_fingerprint` it ignores ``config.json``'s metadata
+    and config defaults the run overrides, so editing those does not refuse a paused run."""
+    from openmm_cgml.utils import fingerprint
+
+    config = model.config
+    if changes:
+        config = dataclasses.replace(config, **{k: v for k, v in changes.items()
+                                                if v is not None})
+    return {"model_files": fingerprint(checkpoint_directory(directory),
+                                       names=("model.safetensors", "statistics.json")),
+            "model_config": config.to_dict(),
+            "timestep_ps": float(model.timestep_ps)}
 
 
 def load_checkpoint(directory: str | os.PathLike, device: str = "cpu") -> torch.nn.Module:

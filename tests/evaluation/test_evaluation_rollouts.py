@@ -493,3 +493,71 @@ def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
     for name, sysm in whole.items():
         a, b = sysm["cg"]["rg_mean_nm"], halfm[name]["cg"]["rg_mean_nm"]
         assert a != b and abs(a - b) < 0.02
+
+
+def test_cli_paused_run_is_bound_to_the_resolved_model_not_its_files(tmp_path, capsys):
+    """A paused `cgml evaluate` continues after edits of config.json that do not change the
+    run (metadata, a default the command overrides), is refused after one that does (naming
+    ``model_config``), and a state written with the earlier identity (a fingerprint of all the
+    model files) is carried over: each continued run equals the uninterrupted one."""
+    import shutil
+    from pathlib import Path
+
+    from openmm_cgml.cli import main
+    from openmm_cgml.evaluation.rollouts import _load_state
+    from openmm_cgml.export.checkpoint import checkpoint_fingerprint
+    from openmm_cgml.pretrained import model_path
+    from openmm_cgml.reference.storage import TrajectoryFile
+    from openmm_cgml.utils import atomic_path
+
+    data = Path(__file__).resolve().parents[1] / "data" / "polymer"
+    model = tmp_path / "model"
+    shutil.copytree(model_path("polymer-comb-equivariant"), model)
+    config = model / "config.json"
+
+    def edit(**fields):
+        doc = json.loads(config.read_text())
+        doc["metadata"]["edited"] = len(fields)
+        doc["model"].update(fields)
+        config.write_text(json.dumps(doc))
+
+    def cmd(out, *extra):
+        return ["evaluate", str(data), "--split", "test", "--model", str(model), "-o", str(out),
+                "--steps", "4", "--replicas", "1", "--chunk-steps", "2", "--seed", "2",
+                "--sampler", "posterior", "--no-progress", "--tica-lag", "2", *extra]
+
+    def same_rollouts(a, b):
+        files = sorted((a / "rollouts").glob("*.h5"))
+        assert files
+        for f in files:
+            with TrajectoryFile(f) as x, TrajectoryFile(b / "rollouts" / f.name) as y:
+                np.testing.assert_array_equal(x.bead_positions[:], y.bead_positions[:])
+
+    assert main(cmd(tmp_path / "whole")) == 0
+    out = tmp_path / "paused"
+    assert main(cmd(out, "--max-wall", "1e-9")) == 0
+    edit(refine_sampler="ancestral")  # overridden by --sampler posterior: the run is the same
+    assert main(cmd(out)) == 0
+    same_rollouts(tmp_path / "whole", out)
+
+    out = tmp_path / "refused"
+    assert main(cmd(out, "--max-wall", "1e-9")) == 0
+    capsys.readouterr()
+    edit(refine_sampler="ancestral", noise_correlation=1.0)  # not overridden: another run
+    assert main(cmd(out)) == 2
+    assert "differ in: model_config" in capsys.readouterr().err
+
+    edit(refine_sampler="ancestral", noise_correlation=0.316228)  # back to the shipped value
+    out = tmp_path / "legacy"
+    assert main(cmd(out, "--max-wall", "1e-9")) == 0
+    state = out / "rollout_state.pt"
+    st = _load_state(state, None)
+    doc = json.loads(st["identity"])
+    for key in ("model_files", "model_config", "timestep_ps"):
+        doc.pop(key)
+    doc["weights"] = checkpoint_fingerprint(model)  # as states were written before
+    st["identity"] = json.dumps(doc, sort_keys=True, default=str)
+    with atomic_path(state) as tmp:
+        torch.save(st, tmp)
+    assert main(cmd(out)) == 0
+    same_rollouts(tmp_path / "whole", out)
