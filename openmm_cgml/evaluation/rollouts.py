@@ -53,10 +53,17 @@ class RolloutsPaused(RuntimeError):
     ``steps_done`` / ``n_steps``: model steps of the batch in progress.
     """
 
-    def __init__(self, path: Path, steps_done: int, n_steps: int) -> None:
+    def __init__(self, path: Path, steps_done: int, n_steps: int,
+                 stability: list[dict[str, Any]] | None = None) -> None:
+        so_far = ""
+        if stability:  # the strict figure so far: rollouts that collided / blew up already
+            collided = sum(s["first_collision_step"] >= 0 for s in stability)
+            blown = sum(s["blowup_step"] >= 0 for s in stability)
+            so_far = (f"; so far {collided} of {len(stability)} rollouts collided and "
+                      f"{blown} blew up")
         super().__init__(
-            f"rollouts paused after {steps_done} of {n_steps} model steps (wall-clock budget); "
-            f"their state is in {path}: run the same command again to continue"
+            f"rollouts paused after {steps_done} of {n_steps} model steps (wall-clock budget)"
+            f"{so_far}; their state is in {path}: run the same command again to continue"
         )
         self.path, self.steps_done, self.n_steps = path, steps_done, n_steps
 
@@ -386,7 +393,7 @@ def run_units(
                 save_state(gi, done, active)
                 if pbar is not None:
                     pbar.close()
-                raise RolloutsPaused(state_file, done, n_steps)
+                raise RolloutsPaused(state_file, done, n_steps, stab)
             steps = min(chunk_steps, n_steps - done)
             results = advance(active, steps)
             still: list[int] = []

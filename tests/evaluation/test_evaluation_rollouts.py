@@ -240,6 +240,24 @@ def test_a_continued_run_always_advances(tmp_path):
     np.testing.assert_array_equal(res.frames[1], whole.frames[1])
 
 
+def test_a_pause_reports_the_rollouts_lost_so_far(tmp_path):
+    """Each pause says how many rollouts have collided or blown up so far (seed 3: the second
+    replica returns NaN in the chunk of steps 16-20, so from the pause at step 20 on)."""
+    from openmm_cgml.evaluation.rollouts import RolloutsPaused, run_units
+
+    seeds = replica_seeds(3, 0, 3)
+    said = {}
+    for _ in range(20):
+        try:
+            run_units(lambda ids: DriftModule(5 * len(ids), nan_above=3.3), _hist(3), 40, seeds,
+                      chunk_steps=5, state_path=tmp_path / "s.pt", max_wall_s=1e-12)
+            break
+        except RolloutsPaused as p:
+            said[p.steps_done] = str(p).split("; ")[1]
+    assert said == {d: f"so far 0 of 3 rollouts collided and {int(d >= 20)} blew up"
+                    for d in range(0, 40, 5)}
+
+
 def test_rollouts_interrupted_by_a_crash_continue_from_the_last_checkpoint(tmp_path):
     """With ``checkpoint_interval_s=0`` the state is written after every chunk; a run killed
     inside a chunk continues from the last one and matches the uninterrupted run."""
