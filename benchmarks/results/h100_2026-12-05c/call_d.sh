@@ -13,6 +13,8 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl >/d
 export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 SWALL=${SWALL:-560} RWALL=${RWALL:-300} SEEDS=${SEEDS:-}
+# LAMBDA: run the seeds with --noise-correlation LAMBDA instead of the shipped 0.316228
+LAMBDA=${LAMBDA:-}; TAG=eq${LAMBDA:+_l$LAMBDA}
 if [ "$SWALL" -gt 0 ]; then
   ( MODELS=eq_corr_post WALL=$SWALL PACK=$OUT/state.tgz bash benchmarks/stability_long.sh \
       > $OUT/stability.log 2>&1 ) &
@@ -20,7 +22,8 @@ fi
 for s in $SEEDS; do
   python3 -m openmm_cgml.cli evaluate data/polymer_start --split test \
     --model polymer-comb-equivariant --steps 2000 --replicas 4 --seed $s --device cuda \
-    --no-progress --no-save-rollouts --max-wall $RWALL -o runs/eq_s$s >$OUT/eval_eq_s$s.log 2>&1 &
+    --no-progress --no-save-rollouts --max-wall $RWALL ${LAMBDA:+--noise-correlation $LAMBDA} \
+    -o runs/${TAG}_s$s >$OUT/eval_${TAG}_s$s.log 2>&1 &
 done
 wait
 echo "total $(( $(date +%s) - t0 )) s"
@@ -28,6 +31,7 @@ tail -n 3 $OUT/stability.log 2>/dev/null
 cp runs/stability_long/eq_corr_post/metrics.json $OUT/stability_metrics.json 2>/dev/null
 cp runs/stability_long/eq_corr_post/report.md $OUT/stability_report.md 2>/dev/null
 for s in $SEEDS; do
-  tail -n 2 $OUT/eval_eq_s$s.log; cp runs/eq_s$s/metrics.json $OUT/metrics_eq_s$s.json 2>/dev/null
+  tail -n 2 $OUT/eval_${TAG}_s$s.log
+  cp runs/${TAG}_s$s/metrics.json $OUT/metrics_${TAG}_s$s.json 2>/dev/null
 done
 ls -la $OUT
