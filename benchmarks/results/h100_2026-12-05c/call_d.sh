@@ -9,6 +9,9 @@
 # same command continues them. Everything that must last is written under $OUT.
 set -u
 t0=$(date +%s)
+# the upload limit (64 MiB) is too tight for the raw folders: carry them packed as devstate.tgz
+# (tar -czf devstate.tgz data/polymer_start runs/stability_long; git-ignored) with .whl
+[ -f devstate.tgz ] && tar -xzf devstate.tgz
 python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl >/dev/null 2>&1
 export PYTHONPATH=/tmp/site:$PWD PATH=/tmp/site/bin:$PATH PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
