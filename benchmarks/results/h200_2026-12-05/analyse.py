@@ -55,14 +55,20 @@ def scores(tau: np.ndarray, se: np.ndarray, rg: np.ndarray, ref: dict[str, np.nd
             "rg_ratio_median": float(np.median(rg / ref["rg"]))}
 
 
+def composition_classes(names: list[str]) -> list[str]:
+    """Composition class of each test chain (``poly_NNNN``, no suffix) by its f_S1 in
+    ``../h200_2026-12-04/summary.json``: coils below 0.2, globules above 0.6, else blocky."""
+    f = json.loads((OLD.parent / "summary.json").read_text())["chains"]
+    return ["f_S1 < 0.2 (coils)" if f[f"{n}.h5"]["f_S1"] < 0.2
+            else "f_S1 > 0.6 (globules)" if f[f"{n}.h5"]["f_S1"] > 0.6
+            else "f_S1 0.2-0.6, blocky" for n in names]
+
+
 def by_class(names: list[str], tau: np.ndarray, rg: np.ndarray,
              ref: dict[str, np.ndarray]) -> dict:
     """CG / reference tau (median) and Rg (mean) per composition class of
     ``../h200_2026-12-04/analyse.py`` (f_S1 of its ``summary.json``)."""
-    f = json.loads((OLD.parent / "summary.json").read_text())["chains"]
-    cls = np.array(["f_S1 < 0.2 (coils)" if f[f"{n}.h5"]["f_S1"] < 0.2
-                    else "f_S1 > 0.6 (globules)" if f[f"{n}.h5"]["f_S1"] > 0.6
-                    else "f_S1 0.2-0.6, blocky" for n in names])
+    cls = np.array(composition_classes(names))
     return {c: {"chains": int((cls == c).sum()),
                 "tau_ratio_median": float(np.median((tau / ref["tau"])[cls == c])),
                 "rg_ratio_mean": float(np.mean((rg / ref["rg"])[cls == c]))}
