@@ -276,8 +276,9 @@ def run(args: argparse.Namespace) -> int:
         # resolves it (not to config.json's metadata or defaults the run overrides); states
         # paused before this identity existed were bound to all the model files
         identity = run_identity(source, model, changes)
-        upgrade_state_identity(state_path, {"weights": checkpoint_fingerprint(source)},
-                               identity)
+        if state_path.is_file():
+            upgrade_state_identity(state_path, {"weights": checkpoint_fingerprint(source)},
+                                   identity)
         info["model"] = str(args.model)
         info["network_dtype"] = args.network_dtype
         info["tf32"] = bool(args.tf32)
