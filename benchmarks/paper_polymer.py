@@ -80,7 +80,7 @@ from openmm_cgml.evaluation import (  # noqa: E402
     run_evaluation,
 )
 from openmm_cgml.evaluation.report import write_metrics_json  # noqa: E402
-from openmm_cgml.export.checkpoint import checkpoint_fingerprint  # noqa: E402
+from openmm_cgml.export.checkpoint import run_identity  # noqa: E402
 from openmm_cgml.utils import atomic_write, fingerprint, seed_everything  # noqa: E402
 
 PUBLISHED = {"rg_r2": 0.90, "tau_r2": 0.48}
@@ -561,9 +561,11 @@ def evaluate_variant(
         f"[{v}] rolling out {len(test_names)} chains x {replicas} replicas x {steps} steps ...",
         flush=True,
     )
-    # one state file per setting: finished rollouts are reused, other settings do not collide
+    # one state file per setting: finished rollouts are reused, other settings do not collide;
+    # keyed by the weights + statistics and the config as this row resolves it (as `cgml
+    # evaluate` binds its paused runs), so an edit of config.json's metadata keeps the state
     facts = {"variant": v, "checkpoint": str(ckpts[base]),
-             "weights": checkpoint_fingerprint(ckpts[base]),
+             **run_identity(ckpts[base], model, ABLATIONS[v][1] if v in ABLATIONS else None),
              "steps": steps, "replicas": replicas, "record_interval": rec, "seed": args.seed,
              "chains": test_names, "chunk_steps": preset["chunk_steps"],
              # new reference data (same names, other frames) gets a state file of its own

@@ -212,6 +212,12 @@ def test_paper_polymer_pauses_and_continues_its_rollouts(load_benchmark, tmp_pat
     assert "paused (--max-wall): equivariant_k2" in capsys.readouterr().out
     states = list((tmp_path / "b" / "eval" / "equivariant_k2").glob("rollout_state_*.pt"))
     assert len(states) == 1
+    # the state is bound to the weights and the resolved config, not config.json's metadata:
+    # an edited note there continues the paused rollouts instead of starting a new state file
+    cfg = tmp_path / "b" / "models" / "equivariant_k2" / "final" / "config.json"
+    doc = json.loads(cfg.read_text())
+    doc["metadata"]["note"] = "edited while paused"
+    cfg.write_text(json.dumps(doc))
     second = run(tmp_path / "b")
     assert second["paused"] == []
     for key in ("rg_r2", "rg_mae_nm", "stable_fraction", "collision_rate"):
