@@ -16,6 +16,10 @@ vs CG rollouts, or two reference runs). Definitions (all stated in the report to
   1 % quantile per molecule, and the **close-contact fraction**: the fraction of CG frames
   closer than the closest approach in any reference frame (the reference never goes there).
   It resolves excluded volume with a few thousand frames, where collisions are rare events.
+* **stretched-bond fraction**: the fraction of CG frames with a bond longer than the longest
+  bond in any reference frame, the bonded counterpart of the close-contact fraction: it
+  resolves the tail that rare blow-ups (a bond beyond 2x the longest reference bond) come
+  from. Both fractions grow with a shorter reference (fewer frames set its extremes).
 * **stable**: a rollout that finished all its steps without a collision or a blow-up.
 * **distributions**: JS divergence (base 2, in [0, 1]) of Rg, bond-length and bond-angle
   histograms; TICA (fitted on the reference, distance features) free-energy surface JS.
@@ -160,6 +164,13 @@ def observe(
     )
     closest = np.concatenate([A.closest_nonbonded_distance(r, t.bonds) for r in runs])
     closest = closest[np.isfinite(closest)]
+    # each frame's longest bond (nm), over every stored frame (for the stretched-bond fraction)
+    longest = (
+        np.concatenate([A.bond_lengths(r, t.bonds).max(axis=-1) for r in runs])
+        if len(t.bonds)
+        else np.zeros(0)
+    )
+    longest = longest[np.isfinite(longest)]
     # bonded geometry
     angles_idx = A.angle_triples(t.bonds, t.num_beads)
     sub = [_sample_rows(r, 2000, rng) for r in runs]
@@ -192,12 +203,13 @@ def observe(
         summary["closest_nonbonded_q01_nm"] = float(np.quantile(closest, 0.01))
     if len(bl):
         summary["bond_length_mean_nm"] = float(bl.mean())
-        summary["bond_length_max_nm"] = float(bl.max())
+    if len(longest):  # over every stored frame, not the histogram's sample
+        summary["bond_length_max_nm"] = float(longest.max())
     if traj.stability is not None and all(x is not None for x in traj.stability):
         summary.update(stability_summary(traj.stability, t.num_beads))
     if summary.get("collision_rate") is None:
         summary["collision_rate"] = col_frames
-    extra: dict[str, Any] = {"closest_nonbonded_nm": closest}
+    extra: dict[str, Any] = {"closest_nonbonded_nm": closest, "longest_bond_nm": longest}
     nat = t.native if native is None else native
     if t.kind == "protein" and nat is not None:
         r = np.concatenate(sub)
@@ -248,6 +260,9 @@ def compare(
     cc, cr = oc.extra.get("closest_nonbonded_nm"), orf.extra.get("closest_nonbonded_nm")
     if cc is not None and cr is not None and len(cc) and len(cr):
         out["close_contact_fraction"] = float(np.mean(cc < cr.min()))
+    lc, lr = oc.extra.get("longest_bond_nm"), orf.extra.get("longest_bond_nm")
+    if lc is not None and lr is not None and len(lc) and len(lr):
+        out["stretched_bond_fraction"] = float(np.mean(lc > lr.max()))
     tc, tr = oc.summary.get("rg2_tau_ps"), orf.summary.get("rg2_tau_ps")
     if tc and tr:
         out["rg2_tau_ratio"] = float(tc / tr)
@@ -377,6 +392,7 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "fes_js",
         "contact_map_mae",
         "close_contact_fraction",
+        "stretched_bond_fraction",
         "rmsd_js",
         "q_js",
     ):

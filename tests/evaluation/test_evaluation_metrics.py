@@ -146,6 +146,38 @@ def test_collisions_and_stability_are_reported(reference):
         [metrics["systems"][n]["comparison"]["close_contact_fraction"] for n in SYSTEMS]))
 
 
+def test_stretched_bonds_are_counted_against_the_longest_reference_bond(reference):
+    """The stretched-bond fraction: CG frames with a bond longer than any bond in any
+    reference frame, counted here by brute force; the longest bond is over every frame."""
+    cg = make_set(seed=6, runs=2, n_frames=3000)
+    x = cg["m2"].runs[1]
+    ref_longest = max(
+        np.linalg.norm(np.diff(r, axis=1), axis=-1).max() for r in reference["m2"].runs
+    )
+    # stretch the last bond of 300 frames to 1.5x the reference's longest bond
+    last = x[2000:2300, -1] - x[2000:2300, -2]
+    x[2000:2300, -1] = x[2000:2300, -2] + 1.5 * ref_longest * last / np.linalg.norm(
+        last, axis=-1, keepdims=True)
+    metrics, _ = evaluate_sets(cg, reference, EvaluationSettings(tica_lag_frames=5))
+    for name in SYSTEMS:
+        ref_max = max(np.linalg.norm(np.diff(r, axis=1), axis=-1).max()
+                      for r in reference[name].runs)
+        per_frame = np.concatenate(
+            [np.linalg.norm(np.diff(r, axis=1), axis=-1).max(axis=1) for r in cg[name].runs])
+        d = metrics["systems"][name]
+        assert d["comparison"]["stretched_bond_fraction"] == pytest.approx(
+            np.mean(per_frame > ref_max))
+        assert d["cg"]["bond_length_max_nm"] == pytest.approx(per_frame.max())
+        assert d["reference"]["bond_length_max_nm"] == pytest.approx(ref_max)
+    cmp = metrics["systems"]["m2"]["comparison"]
+    assert 300 / 6000 <= cmp["stretched_bond_fraction"] < 0.1  # the 300 frames and a tail
+    assert metrics["systems"]["m2"]["cg"]["bond_length_max_nm"] == pytest.approx(
+        1.5 * ref_longest)
+    agg = metrics["aggregate"]
+    assert agg["mean_stretched_bond_fraction"] == pytest.approx(np.mean(
+        [metrics["systems"][n]["comparison"]["stretched_bond_fraction"] for n in SYSTEMS]))
+
+
 def test_no_common_molecule_is_a_clear_error(reference):
     cg = {"other": make_set(seed=5, runs=1, n_frames=50)["m0"]}
     with pytest.raises(ValueError, match="no molecule appears in both"):

@@ -6,7 +6,9 @@
 # the CG figures do not depend on the reference, analyse.py scores them against the long
 # reference sets A and B), whose rollouts get RWALL seconds and then write their reports
 # (~120 s). Their paused states are too large to bring back (~0.4 GB): on a warm machine the
-# same command continues them. Everything that must last is written under $OUT.
+# same command continues them. Their rollouts stay on the device; what must last (logs, metrics,
+# the near-miss tails of ../polymer_cpu_2026-12-05d/tails.py) is packed into $OUT/results.tgz,
+# beside $OUT/state.tgz and $OUT/stability.log (few files: the device returns at most 8).
 set -u
 t0=$(date +%s)
 # the upload limit (64 MiB) is too tight for the raw folders: carry them packed as devstate.tgz
@@ -25,16 +27,23 @@ fi
 for s in $SEEDS; do
   python3 -m openmm_cgml.cli evaluate data/polymer_start --split test \
     --model polymer-comb-equivariant --steps 2000 --replicas 4 --seed $s --device cuda \
-    --no-progress --no-save-rollouts --max-wall $RWALL ${LAMBDA:+--noise-correlation $LAMBDA} \
+    --no-progress --max-wall $RWALL ${LAMBDA:+--noise-correlation $LAMBDA} \
     -o runs/${TAG}_s$s >$OUT/eval_${TAG}_s$s.log 2>&1 &
 done
 wait
 echo "total $(( $(date +%s) - t0 )) s"
 tail -n 3 $OUT/stability.log 2>/dev/null
-cp runs/stability_long/eq_corr_post/metrics.json $OUT/stability_metrics.json 2>/dev/null
-cp runs/stability_long/eq_corr_post/report.md $OUT/stability_report.md 2>/dev/null
+mkdir -p /tmp/res
+cp runs/stability_long/eq_corr_post/metrics.json /tmp/res/stability_metrics.json 2>/dev/null
+cp runs/stability_long/eq_corr_post/report.md /tmp/res/stability_report.md 2>/dev/null
+TAILS=""
 for s in $SEEDS; do
   tail -n 2 $OUT/eval_${TAG}_s$s.log
-  cp runs/${TAG}_s$s/metrics.json $OUT/metrics_${TAG}_s$s.json 2>/dev/null
+  mv $OUT/eval_${TAG}_s$s.log /tmp/res/
+  cp runs/${TAG}_s$s/metrics.json /tmp/res/metrics_${TAG}_s$s.json 2>/dev/null
+  [ -f runs/${TAG}_s$s/metrics.json ] && TAILS="$TAILS ${TAG}_s$s=runs/${TAG}_s$s/rollouts"
 done
+[ -n "$TAILS" ] && python3 benchmarks/results/polymer_cpu_2026-12-05d/tails.py $TAILS \
+  > /tmp/res/tails_${TAG}.txt 2>&1 && cat /tmp/res/tails_${TAG}.txt
+tar -czf $OUT/results.tgz -C /tmp res
 ls -la $OUT
