@@ -616,6 +616,8 @@ def evaluate_variant(
         "collision_rate": agg.get("collision_rate"),
         # stored frames closer than the reference's closest non-bonded approach
         "close_contact_fraction": agg.get("mean_close_contact_fraction"),
+        # stored frames with a bond longer than any in the reference (the blow-ups' tail)
+        "stretched_bond_fraction": agg.get("mean_stretched_bond_fraction"),
         "stable_fraction": agg.get("stable_fraction"),
         "blowup_free_fraction": agg.get("blowup_free_fraction"),
         "collision_free_fraction": agg.get("collision_free_fraction"),
@@ -942,7 +944,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{'variant':<15}{'r2 Rg':>8}{'r2 tau':>8}{'r2 tau c':>9}{'r2 ln tau':>10}"
             f"{'MAE Rg nm':>11}"
             f"{'MAE tau ps':>12}"
-            f"{'collisions':>12}{'close':>9}{'stable':>8}{'no blowup':>10}{'steps ok':>10}"
+            f"{'collisions':>12}{'close':>9}{'stretched':>10}"
+            f"{'stable':>8}{'no blowup':>10}{'steps ok':>10}"
             f"{'speed-up 1':>12}{'speed-up N':>12}",
         ]
         for v, r in rows.items():
@@ -952,6 +955,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{f(r['rg_mae_nm']):>11}"
                 f"{f(r['tau_mae_ps'], '.1f'):>12}{f(r['collision_rate'], '.2e'):>12}"
                 f"{f(r.get('close_contact_fraction'), '.1e'):>9}"
+                f"{f(r.get('stretched_bond_fraction'), '.1e'):>10}"
                 f"{f(r['stable_fraction'], '.2f'):>8}"
                 f"{f(r.get('blowup_free_fraction'), '.2f'):>10}"
                 f"{f(r.get('median_steps_completed'), '.0f'):>10}"
@@ -969,6 +973,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append("stable: fraction of rollouts with no collision and no blow-up; no blowup: "
                      "without a blow-up (collisions allowed); close: fraction of stored CG "
                      "frames closer than the reference's closest non-bonded approach; "
+                     "stretched: fraction of stored CG frames with a bond longer than any in "
+                     "the reference; "
                      "steps ok: median model steps completed (a rollout stops at a blow-up); "
                      "r2 tau c: over the chains whose reference tau converged; r2 ln tau: of "
                      "ln tau (every chain weighs alike; r2 tau is set by the slowest chains)")

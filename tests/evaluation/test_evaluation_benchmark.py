@@ -46,8 +46,9 @@ def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
         # the strict stability is at most each of its two parts
         assert row["stable_fraction"] <= min(row["blowup_free_fraction"],
                                              row["collision_free_fraction"])
-        cc = row["close_contact_fraction"]  # None only if no chain left a frame
-        assert cc is None or 0.0 <= cc <= 1.0
+        for key in ("close_contact_fraction", "stretched_bond_fraction"):
+            cc = row[key]  # None only if no chain left a frame
+            assert cc is None or 0.0 <= cc <= 1.0
         # per-chain values are kept, so that the scores can be re-analysed
         assert set(row["chains"]) == set(res["settings"]["test_chains"])
         for chain in row["chains"].values():
