@@ -17,6 +17,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT))
+from openmm_cgml import analysis as A  # noqa: E402
 from openmm_cgml.evaluation.data import load_trajectories  # noqa: E402
 
 LIMIT_NM = 2.0
@@ -26,7 +27,7 @@ BACK_NM = 1.5  # "back" when the bond is shorter than this one frame later
 def events(x: np.ndarray, bonds: np.ndarray) -> list[tuple[float, ...]]:
     """(before, at, after, bead step in, bead step out, median bead step in) per frame and
     bond over LIMIT_NM, for one run ``[T, N, 3]`` (interior frames only)."""
-    b = np.linalg.norm(x[:, bonds[:, 0]] - x[:, bonds[:, 1]], axis=-1)  # [T, B]
+    b = A.bond_lengths(x, bonds)  # [T, B]
     step = np.linalg.norm(np.diff(x, axis=0), axis=-1)  # [T-1, N]
     out = []
     for t, i in zip(*np.nonzero(b[1:-1] > LIMIT_NM), strict=True):

@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "results" / "h200_2026-12-05"))
 from analyse import composition_classes  # noqa: E402
 
+from openmm_cgml import analysis as A  # noqa: E402
 from openmm_cgml.evaluation.data import load_trajectories  # noqa: E402
 
 BOND_NM = (1.5, 2.0)  # longest bond in the 40 reference starts 1.47 nm; blow-up > 2x a chain's
@@ -31,17 +32,8 @@ def chain_tails(runs: list[np.ndarray], bonds: np.ndarray) -> dict[str, np.ndarr
     """Bond lengths ``[F*B]`` and each frame's closest non-bonded distance ``[F]`` (nm) over
     the runs (frames ``[T, N, 3]`` each, first frame dropped)."""
     x = np.concatenate([r[1:] for r in runs])
-    n = x.shape[1]
-    mask = ~np.eye(n, dtype=bool)
-    mask[bonds[:, 0], bonds[:, 1]] = mask[bonds[:, 1], bonds[:, 0]] = False
-    iu = np.triu_indices(n, 1)
-    keep = mask[iu]
-    closest = np.empty(len(x))
-    for s in range(0, len(x), 500):  # [chunk, pairs]: bounded memory
-        d = np.linalg.norm(x[s:s + 500, iu[0][keep]] - x[s:s + 500, iu[1][keep]], axis=-1)
-        closest[s:s + 500] = d.min(axis=1)
-    blen = np.linalg.norm(x[:, bonds[:, 0]] - x[:, bonds[:, 1]], axis=-1).ravel()
-    return {"bond": blen, "closest": closest}
+    return {"bond": A.bond_lengths(x, bonds).ravel(),
+            "closest": A.closest_nonbonded_distance(x, bonds)}
 
 
 def main(args: list[str]) -> None:
