@@ -16,6 +16,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks" / "results" / "h200_2026-12-05"))
 from analyse import composition_classes  # noqa: E402
 
+from openmm_cgml import analysis as A  # noqa: E402
 from openmm_cgml.evaluation.data import load_trajectories  # noqa: E402
 
 
@@ -23,11 +24,7 @@ def main() -> None:
     out: dict[str, list[float]] = {}
     for path in sorted((ROOT / "data" / "polymer_start").glob("*.h5")):
         (_, ref), = load_trajectories([path]).items()
-        x = np.concatenate(ref.runs)
-        n, b = x.shape[1], np.asarray(ref.bonds)
-        mask = ~np.eye(n, dtype=bool)
-        mask[b[:, 0], b[:, 1]] = mask[b[:, 1], b[:, 0]] = False
-        closest = np.linalg.norm(x[:, :, None] - x[:, None], axis=-1)[:, mask].min()
+        closest = A.closest_nonbonded_distance(np.concatenate(ref.runs), ref.bonds).min()
         cls = composition_classes([path.stem])[0].split()[-1].strip("()")
         out.setdefault(cls, []).append(float(closest))
     for cls, v in sorted(out.items()):
