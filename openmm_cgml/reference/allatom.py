@@ -51,10 +51,11 @@ def select_platform(name: str | None = None, precision: str = "mixed",
     ``deterministic``: the CPU platform runs on one thread, and one seed then gives one
     trajectory, bit for bit (with several threads its results vary from run to run: measured
     on OpenMM 8.6.1); Reference always does. GPU platforms get ``DeterministicForces=true``,
-    which on CUDA did not make repeated runs identical (three H200 generations of one
-    35,680-particle polymer set differed; ``benchmarks/results/h200_2026-12-05/``). Without
-    it, runs of one seed differ in the last bits and chaotic dynamics turn that into
-    different (statistically equivalent) trajectories.
+    which covers the force sums only: on CUDA two identical runs of one seed still differ
+    (35,680-particle polymer set, 300 tau: up to 4.96 nm apart on an H100;
+    ``benchmarks/results/h100_2026-12-05d/``), as OpenMM allows (``setRandomNumberSeed``
+    promises no identical runs). Without it, runs of one seed differ in the last bits and
+    chaotic dynamics turn that into different (statistically equivalent) trajectories.
     """
     import openmm
 
