@@ -110,6 +110,34 @@ def stability_summary(stability: list[dict[str, Any]], num_beads: int) -> dict[s
     }
 
 
+def stable_fraction_by_steps(stability: list[dict[str, Any]]) -> dict[str, float]:
+    """How the strict stability figure falls with the run length: the fraction of rollouts still
+    stable (no collision, no blow-up) after ``n`` model steps, for ``n`` = 10, 100, 1,000, ...
+    below the longest run and that run's length itself.
+
+    ``stability``: the per-run records of :func:`openmm_cgml.evaluation.rollouts.run_units`
+    (``first_collision_step`` / ``blowup_step``: 1-based model step, -1 if none;
+    ``steps_completed``). A run that failed at step ``s`` was stable for ``s - 1`` steps; a run
+    that neither failed nor reached ``n`` steps is left out of the fraction at ``n``. Returns
+    ``{str(n): fraction}`` in increasing ``n`` (JSON keys); empty without records.
+    """
+    ends = []  # (last stable step, failed)
+    for x in stability:
+        fails = [s for s in (x.get("first_collision_step", -1), x.get("blowup_step", -1))
+                 if s is not None and s >= 0]
+        ends.append((min(fails) - 1, True) if fails else (int(x.get("steps_completed", 0)), False))
+    longest = max((int(x.get("steps_completed", 0)) for x in stability), default=0)
+    if longest <= 0:
+        return {}
+    marks = [10**k for k in range(1, int(math.log10(longest)) + 1) if 10**k < longest]
+    out = {}
+    for n in [*marks, longest]:
+        seen = [last >= n for last, failed in ends if failed or last >= n]
+        if seen:
+            out[str(n)] = float(np.mean(seen))
+    return out
+
+
 def observe(
     traj: Trajectories,
     settings: EvaluationSettings | None = None,
@@ -385,6 +413,7 @@ def aggregate(systems: dict[str, dict[str, Any]]) -> dict[str, Any]:
         [x.get("first_collision_step", -1) < 0 for x in records]
     )
     out["num_rollouts"] = len(records)
+    out["stable_fraction_by_steps"] = stable_fraction_by_steps(records)
     for key in (
         "rg_js",
         "bond_length_js",

@@ -336,6 +336,9 @@ def write_report(
         ("stable rollouts: no collision and no blow-up (fraction)", agg.get("stable_fraction")),
         ("rollouts without a blow-up (fraction)", agg.get("blowup_free_fraction")),
         ("rollouts without a collision (fraction)", agg.get("collision_free_fraction")),
+        ("stable rollouts after 10 / 100 / ... model steps, up to the run's length (fraction)",
+         " / ".join(f"{int(n):,}: {_fmt(v)}"
+                    for n, v in (agg.get("stable_fraction_by_steps") or {}).items()) or None),
         ("rollouts", agg.get("num_rollouts")),
         (
             "molecules without a recorded model frame (all rollouts failed at step 1, or fewer "

@@ -296,3 +296,30 @@ def test_protein_rmsd_and_native_contacts(tmp_path):
     assert g["comparison"]["rmsd_js"] < b["comparison"]["rmsd_js"]
     assert (tmp_path / "protein_rmsd_q.png").exists()
     assert "Proteins: structure" in (tmp_path / "report.md").read_text()
+
+
+def test_stable_fraction_by_steps_follows_each_runs_first_failure():
+    """Survival of the strict stability figure over the run: a run that collides or blows up
+    at (1-based) step s was stable for s - 1 steps; 10, 100, ... below the longest run and its
+    length; runs shorter than a mark without failing are left out there."""
+    from openmm_cgml.evaluation.metrics import stable_fraction_by_steps
+
+    def run(collision=-1, blowup=-1, completed=5000):
+        return {"first_collision_step": collision, "blowup_step": blowup,
+                "steps_completed": completed, "stable": collision < 0 and blowup < 0}
+
+    records = [run(), run(collision=11, completed=11), run(collision=10, completed=5000),
+               run(blowup=2000, completed=2000), run(collision=4000, blowup=150, completed=150),
+               run(completed=50)]  # the last one: a shorter run, seen only at 10
+    got = stable_fraction_by_steps(records)
+    assert list(got) == ["10", "100", "1000", "5000"]
+    # at 10: every run (the one failing at step 10 was stable for 9 steps only)
+    assert got["10"] == 5 / 6
+    # at 100: the short run is out; of the other five, two failed by then (steps 10, 11)
+    assert got["100"] == 3 / 5
+    assert got["1000"] == 2 / 5  # the blow-up at 150 (before its collision) ends one more
+    assert got["5000"] == 1 / 5
+    assert stable_fraction_by_steps([]) == {}
+    # the run's length is the last mark, and it matches the strict figure for equal runs
+    equal = [r for r in records if r["steps_completed"] in (5000,)] + [run(collision=3000)]
+    assert stable_fraction_by_steps(equal)["5000"] == np.mean([r["stable"] for r in equal])

@@ -462,6 +462,9 @@ def test_stable_rollouts_shorter_than_the_record_interval(tmp_path):
     )
     assert agg["stable_fraction"] <= min(agg["blowup_free_fraction"],
                                          agg["collision_free_fraction"])
+    # runs of 4 steps: no decade mark below, the run's length only, the strict figure
+    assert agg["stable_fraction_by_steps"] == {"4": agg["stable_fraction"]}
+    assert "stable rollouts after 10 / 100" in (tmp_path / "report.md").read_text()
 
 
 def test_cli_evaluate_paused_by_max_wall_continues(tmp_path, capsys):
