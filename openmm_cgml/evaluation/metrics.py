@@ -110,10 +110,11 @@ def stability_summary(stability: list[dict[str, Any]], num_beads: int) -> dict[s
     }
 
 
-def stable_fraction_by_steps(stability: list[dict[str, Any]]) -> dict[str, float]:
+def stable_fraction_by_steps(stability: list[dict[str, Any]],
+                             at: list[int] | None = None) -> dict[str, float]:
     """How the strict stability figure falls with the run length: the fraction of rollouts still
-    stable (no collision, no blow-up) after ``n`` model steps, for ``n`` = 10, 100, 1,000, ...
-    below the longest run and that run's length itself.
+    stable (no collision, no blow-up) after ``n`` model steps, for ``n`` in ``at`` (default: 10,
+    100, 1,000, ... below the longest run and that run's length itself).
 
     ``stability``: the per-run records of :func:`openmm_cgml.evaluation.rollouts.run_units`
     (``first_collision_step`` / ``blowup_step``: 1-based model step, -1 if none;
@@ -129,9 +130,11 @@ def stable_fraction_by_steps(stability: list[dict[str, Any]]) -> dict[str, float
     longest = max((int(x.get("steps_completed", 0)) for x in stability), default=0)
     if longest <= 0:
         return {}
-    marks = [10**k for k in range(1, int(math.log10(longest)) + 1) if 10**k < longest]
+    if at is None:
+        at = [*(10**k for k in range(1, int(math.log10(longest)) + 1) if 10**k < longest),
+              longest]
     out = {}
-    for n in [*marks, longest]:
+    for n in at:
         seen = [last >= n for last, failed in ends if failed or last >= n]
         if seen:
             out[str(n)] = float(np.mean(seen))

@@ -11,6 +11,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "h200_2026-12-05"))
 from analyse import composition_classes  # noqa: E402
 
+from openmm_cgml.evaluation.metrics import stable_fraction_by_steps  # noqa: E402
+
 CHECKPOINTS = (2_000, 10_000, 50_000, 100_000)
 
 
@@ -18,25 +20,22 @@ def main(path: str) -> None:
     systems = json.loads(Path(path).read_text())["systems"]
     names = sorted(systems)
     classes = composition_classes(names)
-    # the step a rollout stopped being stable (first collision or blow-up); None: it finished
-    ended: dict[str, int | None] = {}
-    for n in names:
-        (run,) = systems[n]["cg"]["stability"]
-        steps = [s for s in (run["first_collision_step"], run["blowup_step"]) if s >= 0]
-        ended[n] = min(steps) if steps else None
+    runs = {n: systems[n]["cg"]["stability"] for n in names}  # one rollout per chain
     header = "class".ljust(24) + "chains".rjust(7) + "".join(
         f"{f'stable at {c:,}':>20}" for c in CHECKPOINTS)
     print(header)
     for cls in [*sorted(set(classes)), "all"]:
         group = [n for n, c in zip(names, classes, strict=True) if cls in ("all", c)]
         row = cls.ljust(24) + f"{len(group):7d}"
+        alive = stable_fraction_by_steps([r for n in group for r in runs[n]], list(CHECKPOINTS))
         for c in CHECKPOINTS:
-            alive = sum(1 for n in group if ended[n] is None or ended[n] > c)
-            row += f"{f'{alive} ({alive / len(group):.2f})':>20}"
+            row += f"{f'{round(alive[str(c)] * len(group))} ({alive[str(c)]:.2f})':>20}"
         print(row)
     print("\nfirst unstable step per chain (- : stable to the end)")
     for n, c in zip(names, classes, strict=True):
-        print(f"{n}  {c:24s} {ended[n] if ended[n] is not None else '-'}")
+        (run,) = runs[n]
+        steps = [s for s in (run["first_collision_step"], run["blowup_step"]) if s >= 0]
+        print(f"{n}  {c:24s} {min(steps) if steps else '-'}")
 
 
 if __name__ == "__main__":
