@@ -320,6 +320,8 @@ def test_stable_fraction_by_steps_follows_each_runs_first_failure():
     assert got["1000"] == 2 / 5  # the blow-up at 150 (before its collision) ends one more
     assert got["5000"] == 1 / 5
     assert stable_fraction_by_steps([]) == {}
+    # marks of one's own: at 50 the short run counts (stable), at 3,000 it is left out
+    assert stable_fraction_by_steps(records, at=[50, 3000]) == {"50": 4 / 6, "3000": 1 / 5}
     # the run's length is the last mark, and it matches the strict figure for equal runs
     equal = [r for r in records if r["steps_completed"] in (5000,)] + [run(collision=3000)]
     assert stable_fraction_by_steps(equal)["5000"] == np.mean([r["stable"] for r in equal])
