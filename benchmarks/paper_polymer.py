@@ -622,6 +622,8 @@ def evaluate_variant(
         "blowup_free_fraction": agg.get("blowup_free_fraction"),
         "collision_free_fraction": agg.get("collision_free_fraction"),
         "stable_steps": steps,
+        # the fraction still stable after 10, 100, ... steps and the run's length
+        "stable_fraction_by_steps": agg.get("stable_fraction_by_steps"),
         "rollouts": agg.get("num_rollouts"),
         "speedup_single_chain": None,
         "speedup_batched": None,

@@ -114,7 +114,8 @@ def stable_fraction_by_steps(stability: list[dict[str, Any]],
                              at: list[int] | None = None) -> dict[str, float]:
     """How the strict stability figure falls with the run length: the fraction of rollouts still
     stable (no collision, no blow-up) after ``n`` model steps, for ``n`` in ``at`` (default: 10,
-    100, 1,000, ... below the longest run and that run's length itself).
+    100, 1,000, ... below the runs' length and that length itself, where the strict figure
+    ``stable_fraction`` of runs of one length is read again).
 
     ``stability``: the per-run records of :func:`openmm_cgml.evaluation.rollouts.run_units`
     (``first_collision_step`` / ``blowup_step``: 1-based model step, -1 if none;
@@ -123,11 +124,13 @@ def stable_fraction_by_steps(stability: list[dict[str, Any]],
     ``{str(n): fraction}`` in increasing ``n`` (JSON keys); empty without records.
     """
     ends = []  # (last stable step, failed)
+    longest = 0  # the runs' length: the most steps any run completed or failed at
     for x in stability:
         fails = [s for s in (x.get("first_collision_step", -1), x.get("blowup_step", -1))
                  if s is not None and s >= 0]
-        ends.append((min(fails) - 1, True) if fails else (int(x.get("steps_completed", 0)), False))
-    longest = max((int(x.get("steps_completed", 0)) for x in stability), default=0)
+        done = int(x.get("steps_completed", 0))
+        ends.append((min(fails) - 1, True) if fails else (done, False))
+        longest = max([longest, done, *fails])
     if longest <= 0:
         return {}
     if at is None:

@@ -320,6 +320,11 @@ def test_stable_fraction_by_steps_follows_each_runs_first_failure():
     assert got["1000"] == 2 / 5  # the blow-up at 150 (before its collision) ends one more
     assert got["5000"] == 1 / 5
     assert stable_fraction_by_steps([]) == {}
+    # every run failed (one ran on after its collision): the last mark is still the runs'
+    # length, where none is stable; with blow-ups only, the latest blow-up step
+    failed = [run(collision=7, completed=10), run(blowup=8, completed=7)]
+    assert stable_fraction_by_steps(failed) == {"10": 0.0}
+    assert stable_fraction_by_steps(failed[1:]) == {"8": 0.0}
     # marks of one's own: at 50 the short run counts (stable), at 3,000 it is left out
     assert stable_fraction_by_steps(records, at=[50, 3000]) == {"50": 4 / 6, "3000": 1 / 5}
     # the run's length is the last mark, and it matches the strict figure for equal runs
