@@ -121,7 +121,7 @@ def stable_fraction_by_steps(stability: list[dict[str, Any]],
     (``first_collision_step`` / ``blowup_step``: 1-based model step, -1 if none;
     ``steps_completed``). A run that failed at step ``s`` was stable for ``s - 1`` steps; a run
     that neither failed nor reached ``n`` steps is left out of the fraction at ``n``. Returns
-    ``{str(n): fraction}`` in increasing ``n`` (JSON keys); empty without records.
+    ``{str(n): fraction}`` in the order of the marks (JSON keys); empty without records.
     """
     ends = []  # (last stable step, failed)
     longest = 0  # the runs' length: the most steps any run completed or failed at
