@@ -20,7 +20,9 @@ vs CG rollouts, or two reference runs). Definitions (all stated in the report to
   bond in any reference frame, the bonded counterpart of the close-contact fraction: it
   resolves the tail that rare blow-ups (a bond beyond 2x the longest reference bond) come
   from. Both fractions grow with a shorter reference (fewer frames set its extremes).
-* **stable**: a rollout that finished all its steps without a collision or a blow-up.
+* **stable**: a rollout that finished all its steps without a collision or a blow-up; the
+  fraction still stable after 10, 100, ... steps counts a rollout that failed at step ``s``
+  as stable for ``s - 1`` steps (:func:`stable_fraction_by_steps`).
 * **distributions**: JS divergence (base 2, in [0, 1]) of Rg, bond-length and bond-angle
   histograms; TICA (fitted on the reference, distance features) free-energy surface JS.
 * **across molecules**: r^2 (coefficient of determination against the identity line),

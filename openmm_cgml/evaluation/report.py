@@ -406,7 +406,9 @@ def write_report(
         "in any reference frame, the bonded counterpart of close contacts: the tail that rare "
         "blow-ups come from. Both fractions grow as the reference gets shorter.",
         "- stable: a rollout that completed all steps with no collision and no blow-up "
-        "(non-finite positions or a bond stretched beyond the limit).",
+        "(non-finite positions or a bond stretched beyond the limit); stable after n steps: "
+        "no collision or blow-up in the first n steps (the last mark is the runs' length, "
+        "where it is the strict figure again).",
         "- JS: Jensen-Shannon divergence (base 2, 0 = identical, 1 = disjoint) between "
         "histograms on a common grid; TICA is fitted on the reference (inter-bead distance "
         f"features, lag {s['tica_lag_frames']} frames) and both sets are projected on it.",

@@ -46,7 +46,7 @@ def test_paper_polymer_quick_smallest(load_benchmark, tmp_path, capsys):
         # the strict stability is at most each of its two parts
         assert row["stable_fraction"] <= min(row["blowup_free_fraction"],
                                              row["collision_free_fraction"])
-        # the survival's last mark is the longest run: the strict figure again
+        # the survival's last mark is the runs' length: the strict figure again
         assert list(row["stable_fraction_by_steps"].values())[-1] == row["stable_fraction"]
         for key in ("close_contact_fraction", "stretched_bond_fraction"):
             cc = row[key]  # None only if no chain left a frame
